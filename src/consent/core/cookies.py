@@ -1,0 +1,179 @@
+"""Cookie parsing, classification and deletion headers. Pure: no I/O, no framework.
+
+The parsers are tolerant: a malformed pair is skipped, never the whole header
+(``http.cookies.SimpleCookie.load`` drops everything after one bad cookie).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "CookieMatcher",
+    "SetCookie",
+    "deletion_headers",
+    "parse_cookie_header",
+    "parse_cookie_headers",
+    "parse_set_cookie",
+]
+
+_WS = b" \t"
+
+
+def parse_cookie_header(value: bytes) -> list[tuple[str, str]]:
+    """Parse one ``Cookie`` header value into ``(name, value)`` pairs, in order.
+
+    Pairs without ``=`` or with an empty name are skipped; quotes around a value
+    are removed; bytes are read as latin-1 so no input can raise.
+    """
+    out: list[tuple[str, str]] = []
+    for part in value.split(b";"):
+        name, eq, val = part.partition(b"=")
+        if not eq:
+            continue
+        name = name.strip(_WS)
+        if not name:
+            continue
+        val = val.strip(_WS)
+        if len(val) >= 2 and val[:1] == b'"' == val[-1:]:
+            val = val[1:-1]
+        out.append((name.decode("latin-1"), val.decode("latin-1")))
+    return out
+
+
+def parse_cookie_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Every cookie of every ``cookie`` header (HTTP/2 may send several)."""
+    out: list[tuple[str, str]] = []
+    for k, v in headers:
+        if k.lower() == b"cookie":
+            out.extend(parse_cookie_header(v))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SetCookie:
+    """The parts of a ``Set-Cookie`` header the filter needs."""
+
+    name: str
+    value: str
+    #: True when the header deletes the cookie (``Max-Age`` <= 0 or an ``Expires`` in the past).
+    deletion: bool
+    domain: str | None
+    path: str | None
+
+
+_EPOCH_YEARS = re.compile(rb"(19[0-9]{2}|200[0-9]|201[0-9])")
+
+
+def parse_set_cookie(value: bytes) -> SetCookie | None:
+    """Parse a ``Set-Cookie`` header value; ``None`` if it has no ``name=`` part."""
+    first, _, rest = value.partition(b";")
+    name, eq, val = first.partition(b"=")
+    name = name.strip(_WS)
+    if not eq or not name:
+        return None
+    deletion = False
+    domain = path = None
+    if rest:
+        for attr in rest.split(b";"):
+            k, _, v = attr.partition(b"=")
+            k = k.strip(_WS).lower()
+            v = v.strip(_WS)
+            if k == b"max-age":
+                try:
+                    deletion = int(v) <= 0
+                except ValueError:
+                    pass
+            elif k == b"expires":
+                # Deletions use a date in the past, conventionally 1970; any year
+                # before 2020 is a deletion for our purpose.
+                if _EPOCH_YEARS.search(v) and not deletion:
+                    deletion = True
+            elif k == b"domain":
+                domain = v.decode("latin-1")
+            elif k == b"path":
+                path = v.decode("latin-1")
+    return SetCookie(
+        name=name.decode("latin-1"),
+        value=val.strip(_WS).decode("latin-1"),
+        deletion=deletion,
+        domain=domain,
+        path=path,
+    )
+
+
+class CookieMatcher:
+    """Maps a cookie name to its category key in one pass.
+
+    Exact names are a dict lookup; globs and regular expressions are compiled
+    into a single alternation whose matching group names the category. Results
+    are cached (bounded), so repeated names cost one dict lookup.
+    """
+
+    def __init__(self, rules: Sequence[tuple[str, str, str]], *, cache_size: int = 4096):
+        """``rules`` holds ``(category, kind, pattern)``; kind is ``exact`` or ``regex``."""
+        self._exact: dict[str, str] = {}
+        groups: list[str] = []
+        self._group_category: list[str] = []
+        for category, kind, pattern in rules:
+            if kind == "exact":
+                self._exact.setdefault(pattern, category)
+            else:
+                groups.append(f"(?P<g{len(groups)}>{pattern})")
+                self._group_category.append(category)
+        self._regex = re.compile("|".join(groups)) if groups else None
+        self._cache: dict[str, str | None] = {}
+        self._cache_size = cache_size
+
+    def category(self, name: str) -> str | None:
+        """The category of cookie ``name``, or ``None`` when no rule claims it."""
+        try:
+            return self._cache[name]
+        except KeyError:
+            pass
+        found = self._exact.get(name)
+        if found is None and self._regex is not None:
+            m = self._regex.fullmatch(name)
+            if m is not None and m.lastgroup is not None:
+                found = self._group_category[int(m.lastgroup[1:])]
+        if len(self._cache) >= self._cache_size:
+            self._cache.clear()
+        self._cache[name] = found
+        return found
+
+
+_UNSAFE = re.compile(r"[\x00-\x20\x7f;,\"\\]")
+
+
+def deletion_headers(
+    name: str,
+    *,
+    paths: Sequence[str] = ("/",),
+    domains: Sequence[str | None] = (None,),
+    secure: bool = False,
+) -> list[bytes]:
+    """``Set-Cookie`` values that expire ``name`` for every path/domain variant.
+
+    A browser only replaces a cookie whose name, domain and path all match, so a
+    cookie set with ``Domain=.example.com`` needs a deletion with that domain.
+    Names with characters that could inject header syntax yield nothing.
+    """
+    if not name or _UNSAFE.search(name):
+        return []
+    out: list[bytes] = []
+    for domain in domains:
+        if domain is not None and _UNSAFE.search(domain):
+            continue
+        for path in paths:
+            if _UNSAFE.search(path):
+                continue
+            parts = [f"{name}=", "Max-Age=0", "Expires=Thu, 01 Jan 1970 00:00:00 GMT", f"Path={path}"]
+            if domain:
+                parts.append(f"Domain={domain}")
+            if secure:
+                parts.append("Secure")
+            parts.append("SameSite=Lax")
+            out.append("; ".join(parts).encode("latin-1"))
+    return out
