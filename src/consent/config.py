@@ -10,6 +10,7 @@ import fnmatch
 import os
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -258,6 +259,8 @@ class ConsentConfig(_Model):
     prefix: str = "/_consent"
     #: Serve ``/.well-known/gpc.json`` and honour ``Sec-GPC: 1``.
     gpc: bool = True
+    #: The ``lastUpdate`` date of ``/.well-known/gpc.json``; default: the day the app started.
+    gpc_last_update: date | None = None
     #: Expire cookies of refused categories that the browser sends back.
     expire_refused: bool = True
     #: Inject the banner and the settings control into HTML responses.

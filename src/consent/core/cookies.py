@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 __all__ = [
     "CookieMatcher",
@@ -20,6 +21,7 @@ __all__ = [
 ]
 
 _WS = b" \t"
+T = TypeVar("T")
 
 
 def parse_cookie_header(value: bytes) -> list[tuple[str, str]]:
@@ -104,31 +106,34 @@ def parse_set_cookie(value: bytes) -> SetCookie | None:
     )
 
 
-class CookieMatcher:
-    """Maps a cookie name to its category key in one pass.
+class CookieMatcher(Generic[T]):
+    """Maps a cookie name to the value of the rule that claims it, in one pass.
 
     Exact names are a dict lookup; globs and regular expressions are compiled
-    into a single alternation whose matching group names the category. Results
-    are cached (bounded), so repeated names cost one dict lookup.
+    into a single alternation whose matching group names the rule. Results are
+    cached (bounded), so repeated names cost one dict lookup.
     """
 
-    def __init__(self, rules: Sequence[tuple[str, str, str]], *, cache_size: int = 4096):
-        """``rules`` holds ``(category, kind, pattern)``; kind is ``exact`` or ``regex``."""
-        self._exact: dict[str, str] = {}
+    def __init__(self, rules: Sequence[tuple[T, str, str]], *, cache_size: int = 4096):
+        """``rules`` holds ``(value, kind, pattern)``; kind is ``exact`` or ``regex``.
+
+        The first rule that claims a name wins.
+        """
+        self._exact: dict[str, T] = {}
         groups: list[str] = []
-        self._group_category: list[str] = []
-        for category, kind, pattern in rules:
+        self._group_value: list[T] = []
+        for value, kind, pattern in rules:
             if kind == "exact":
-                self._exact.setdefault(pattern, category)
+                self._exact.setdefault(pattern, value)
             else:
                 groups.append(f"(?P<g{len(groups)}>{pattern})")
-                self._group_category.append(category)
+                self._group_value.append(value)
         self._regex = re.compile("|".join(groups)) if groups else None
-        self._cache: dict[str, str | None] = {}
+        self._cache: dict[str, T | None] = {}
         self._cache_size = cache_size
 
-    def category(self, name: str) -> str | None:
-        """The category of cookie ``name``, or ``None`` when no rule claims it."""
+    def match(self, name: str) -> T | None:
+        """The value of the rule claiming cookie ``name``, or ``None`` when none does."""
         try:
             return self._cache[name]
         except KeyError:
@@ -137,7 +142,7 @@ class CookieMatcher:
         if found is None and self._regex is not None:
             m = self._regex.fullmatch(name)
             if m is not None and m.lastgroup is not None:
-                found = self._group_category[int(m.lastgroup[1:])]
+                found = self._group_value[int(m.lastgroup[1:])]
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
         self._cache[name] = found

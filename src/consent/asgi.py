@@ -1,0 +1,363 @@
+"""``ConsentMiddleware``: the ASGI shell around the sans-IO core.
+
+It only translates ASGI messages to and from :mod:`consent.core`; the logic
+lives there. The middleware object holds configuration and what is derived from
+it; each response gets its own small :class:`_Responder`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .banner import Banner
+from .config import ConsentConfig
+from .core.endpoint import (
+    MAX_BODY,
+    Decision,
+    Endpoint,
+    EndpointRequest,
+    EndpointResponse,
+    endpoint_subpath,
+    error,
+)
+from .core.inject import HTMLInjector, body_is_injectable, plan_injection, rewrite_headers
+from .core.response import BlockedCookies, CookiePolicy, RequestConsent
+from .errors import ConsentError, LogUnavailable
+from .log import LogEntry, LogStore, open_store
+from .state import ConsentState
+
+__all__ = ["ConsentMiddleware", "get_consent"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+_NONCE = re.compile(rb"'nonce-([A-Za-z0-9+/=_-]{1,128})'")
+
+
+def get_consent(request_or_scope: Any) -> ConsentState:
+    """The visitor's :class:`ConsentState` from a request object or an ASGI scope.
+
+    Raises :class:`~consent.errors.ConsentError` when the middleware is not installed.
+    """
+    scope = getattr(request_or_scope, "scope", request_or_scope)
+    try:
+        state = scope["consent"]
+    except (KeyError, TypeError):
+        raise ConsentError(
+            "no consent state in this request: is ConsentMiddleware installed around the app?"
+        ) from None
+    if not isinstance(state, ConsentState):
+        raise ConsentError("scope['consent'] is not a ConsentState")
+    return state
+
+
+def route_path(scope: Scope) -> str:
+    """The path below ``root_path`` (uvicorn >= 0.26 puts root_path into ``path``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    if path[len(root)] == "/":
+        return path[len(root) :]
+    return path
+
+
+class ConsentMiddleware:
+    """Blocks cookies the visitor has not granted, injects the banner, serves the endpoint.
+
+    ``app = ConsentMiddleware(app, config=ConsentConfig(...))`` or, in Starlette,
+    ``app.add_middleware(ConsentMiddleware, config=...)``. ``config`` may also be a
+    path to a TOML file. ``store`` replaces the log named by ``config.log``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        config: ConsentConfig | str | None = None,
+        *,
+        store: LogStore | None = None,
+    ) -> None:
+        if config is None:
+            raise ConsentError("ConsentMiddleware needs config=ConsentConfig(...) or a TOML path")
+        if not isinstance(config, ConsentConfig):
+            config = ConsentConfig.from_toml(config)
+        self.app = app
+        self.config = config
+        self.policy = CookiePolicy(config)
+        self.banner = Banner(config)
+        self.endpoint = Endpoint(config, self.policy, self.banner)
+        #: Names of cookies blocked so far, with counts (for reports).
+        self.blocked = BlockedCookies()
+        self._prefix = config.prefix
+        self._gpc = config.gpc
+        self._inject = config.inject
+        self._exclude = tuple(config.exclude_paths)
+        self._store = store
+        self._store_open = False
+        self._store_lock: asyncio.Lock | None = None
+        self._texts_stored: set[str] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def _read(self, scope: Scope) -> RequestConsent:
+        cookies: list[bytes] = []
+        gpc = False
+        for k, v in scope["headers"]:
+            if k == b"cookie":
+                cookies.append(v)
+            elif k == b"sec-gpc" and v.strip() == b"1":
+                # Only the exact value "1" counts, and any "1" among duplicates wins.
+                gpc = self._gpc
+        rc = self.policy.read(cookies, gpc)
+        scope["consent"] = rc.state
+        return rc
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rc = self._read(scope)
+        path = route_path(scope)
+        if path.startswith(self._prefix) or path == "/.well-known/gpc.json":
+            sub = endpoint_subpath(path, self._prefix, self._gpc)
+            if sub is not None:
+                await self._serve_endpoint(scope, receive, send, sub, rc.state)
+                return
+        inject = self._inject and not (self._exclude and path.startswith(self._exclude))
+        responder = _Responder(self, scope, rc, send, inject)
+        await self.app(scope, receive, responder.send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rc = self._read(scope)
+
+        async def send_filtered(message: Message) -> None:
+            if message["type"] == "websocket.accept" and message.get("headers"):
+                headers, blocked = self.policy.filter_headers(list(message["headers"]), rc.state)
+                if blocked:
+                    self.blocked.add(blocked)
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_filtered)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_lifespan(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await self.aclose()
+            await send(message)
+
+        await self.app(scope, receive, send_lifespan)
+
+    # -- the consent log ---------------------------------------------------------------
+    async def get_store(self) -> LogStore:
+        """The consent log, opened on first use (and reopened after a failure)."""
+        if self._store is not None and self._store_open:
+            return self._store
+        if self._store_lock is None:
+            self._store_lock = asyncio.Lock()
+        async with self._store_lock:
+            if self._store is None:
+                self._store = open_store(self.config.log)
+            if not self._store_open:
+                try:
+                    await self._store.open()
+                except LogUnavailable:
+                    raise
+                except Exception as exc:
+                    raise LogUnavailable(f"cannot open the consent log: {exc}") from exc
+                self._store_open = True
+        return self._store
+
+    async def aclose(self) -> None:
+        """Close the consent log (called on lifespan shutdown)."""
+        if self._store is not None and self._store_open:
+            self._store_open = False
+            await self._store.close()
+
+    async def record(self, decision: Decision) -> None:
+        """Write ``decision`` durably; raises :class:`LogUnavailable`."""
+        store = await self.get_store()
+        if decision.texts_hash not in self._texts_stored:
+            await store.put_texts(decision.texts_hash, decision.texts_json)
+            self._texts_stored.add(decision.texts_hash)
+        for fields in decision.records:
+            await store.append(LogEntry(**fields))
+
+    # -- the endpoint --------------------------------------------------------------------
+    async def _serve_endpoint(
+        self, scope: Scope, receive: Receive, send: Send, sub: str, state: ConsentState
+    ) -> None:
+        method: str = scope["method"]
+        client = scope.get("client")
+        req = EndpointRequest(
+            method=method,
+            subpath=sub,
+            headers=scope["headers"],
+            scheme=scope.get("scheme", "http"),
+            root_path=scope.get("root_path", ""),
+            client_ip=client[0] if client else None,
+            query=scope.get("query_string", b""),
+        )
+        body = b""
+        if method == "POST":
+            read = await _read_body(req, receive)
+            if read is None:
+                return  # the client went away
+            if isinstance(read, EndpointResponse):
+                await _send_response(send, read, method)
+                return
+            body = read
+        out = self.endpoint.handle(req, body, state)
+        if isinstance(out, Decision):
+            try:
+                await self.record(out)
+            except LogUnavailable as exc:
+                out = error(
+                    503,
+                    "log_unavailable",
+                    f"your choice could not be recorded, so it was not applied; please retry ({exc})",
+                    [(b"retry-after", b"5")],
+                )
+            else:
+                out = out.response
+        await _send_response(send, out, method)
+
+
+async def _read_body(req: EndpointRequest, receive: Receive) -> bytes | EndpointResponse | None:
+    length = req.header(b"content-length")
+    if length is not None and length.strip().isdigit() and int(length) > MAX_BODY:
+        return error(413, "too_large", f"the body is over {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        if message["type"] != "http.request":  # pragma: no cover - not sent by servers
+            continue
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return error(413, "too_large", f"the body is over {MAX_BODY} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send_response(send: Send, response: EndpointResponse, method: str) -> None:
+    await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
+
+
+class _Responder:
+    """One response on its way out: filters its cookies and injects the banner."""
+
+    __slots__ = ("_inject", "_injector", "_mw", "_pending", "_rc", "_scope", "_send")
+
+    def __init__(
+        self, mw: ConsentMiddleware, scope: Scope, rc: RequestConsent, send: Send, inject: bool
+    ) -> None:
+        self._mw = mw
+        self._scope = scope
+        self._rc = rc
+        self._send = send
+        self._inject = inject
+        self._pending: tuple[Message, Headers, str] | None = None
+        self._injector: HTMLInjector | None = None
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            await self._start(message)
+        elif kind == "http.response.body":
+            if self._pending is not None:
+                await self._flush_start(message.get("body", b""), message.get("more_body", False))
+            if self._injector is not None:
+                more = message.get("more_body", False)
+                out = self._injector.feed(message.get("body", b""))
+                if not more:
+                    out += self._injector.finish()
+                await self._send({**message, "body": out})
+            else:
+                await self._send(message)
+        else:
+            # Anything else (pathsend, trailers, early hints, debug, unknown types) is
+            # forwarded as it is and in order; a held-back start goes out first.
+            if self._pending is not None:
+                start, headers, _ = self._pending
+                self._pending = None
+                await self._send({**start, "headers": headers})
+            await self._send(message)
+
+    async def _start(self, message: Message) -> None:
+        mw = self._mw
+        rc = self._rc
+        original = message.get("headers", [])
+        headers, blocked = mw.policy.filter_headers(list(original), rc.state, rc.expire)
+        if blocked:
+            mw.blocked.add(blocked)
+        if self._inject:
+            charset = plan_injection(self._scope["method"], message["status"], headers)
+            if charset is not None:
+                # Held back until the first body chunk: a UTF-16/32 byte-order mark
+                # there means the page cannot take an ASCII-compatible snippet.
+                self._pending = (message, headers, charset)
+                return
+        if headers is not original:
+            message = {**message, "headers": headers}
+        await self._send(message)
+
+    async def _flush_start(self, first: bytes, more: bool) -> None:
+        assert self._pending is not None
+        start, headers, charset = self._pending
+        self._pending = None
+        if (first or more) and body_is_injectable(first):
+            head, body = self._snippets(headers, charset)
+            self._injector = HTMLInjector(body, head=head, window=self._mw.config.inject_window)
+            headers = rewrite_headers(headers, self._injector.added, trailers=start.get("trailers", False))
+        await self._send({**start, "headers": headers})
+
+    def _snippets(self, headers: Headers, charset: str) -> tuple[bytes, bytes]:
+        scope = self._scope
+        mw = self._mw
+        state = self._rc.state
+        nonce = None
+        accept_language = None
+        override = None
+        for k, v in headers:
+            if k.lower() == b"content-security-policy":
+                m = _NONCE.search(v)
+                if m:
+                    nonce = m.group(1).decode()
+        for k, v in scope["headers"]:
+            if k == b"accept-language":
+                accept_language = v.decode("latin-1")
+        query: bytes = scope.get("query_string", b"")
+        if b"consent_lang=" in query:
+            for part in query.split(b"&"):
+                if part.startswith(b"consent_lang="):
+                    override = part[13:].decode("latin-1")
+        locale = mw.banner.negotiate(accept_language, override)
+        root = scope.get("root_path", "")
+        next_url = root + route_path(scope) + ("?" + query.decode("latin-1") if query else "")
+        body = mw.banner.snippet(state, locale, prefix=root + mw._prefix, next_url=next_url, nonce=nonce)
+        head = mw.banner.head_snippet(state, nonce=nonce)
+        return (
+            head.encode(charset, "xmlcharrefreplace"),
+            body.encode(charset, "xmlcharrefreplace"),
+        )

@@ -1,0 +1,190 @@
+"""Which cookies a visitor may have, and the rewriting of response headers.
+
+:class:`CookiePolicy` is built once from the configuration. Per request it reads
+the visitor's state from the ``Cookie`` headers (:meth:`CookiePolicy.read`) and
+per response it filters ``Set-Cookie`` headers (:meth:`CookiePolicy.filter_headers`).
+Pure and synchronous: the ASGI and WSGI shells call it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..config import ConsentConfig
+from ..signing import Signer
+from ..state import ConsentState, StateCodec
+from .cookies import CookieMatcher, deletion_headers, parse_cookie_header, parse_set_cookie
+
+__all__ = ["BlockedCookies", "CookiePolicy", "RequestConsent", "Rule"]
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A compiled cookie rule: its category and where to delete it."""
+
+    category: str
+    paths: tuple[str, ...]
+    domains: tuple[str | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestConsent:
+    """The visitor's state, and deletions for refused cookies the browser sent."""
+
+    state: ConsentState
+    #: ``Set-Cookie`` values expiring cookies the visitor has not granted.
+    expire: tuple[bytes, ...]
+    #: Names of those cookies (for reports).
+    expired_names: tuple[str, ...]
+    #: Until when (epoch seconds) this reading stays valid.
+    valid_until: float
+
+
+class BlockedCookies:
+    """Counts the cookie names the middleware blocked, for reports (bounded)."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self.counts: Counter[str] = Counter()
+        self._limit = limit
+
+    def add(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name in self.counts or len(self.counts) < self._limit:
+                self.counts[name] += 1
+
+
+class CookiePolicy:
+    """Decides, for a visitor's state, which cookies may be set and kept."""
+
+    def __init__(self, config: ConsentConfig) -> None:
+        self.config = config
+        self.cookie_name = config.cookie_name
+        self.required = config.required_keys
+        self.optional = config.optional_keys
+        self.gpc_opt_out = frozenset(c.key for c in config.categories if c.opts_out_on_gpc)
+        self.block_unknown = config.unknown_cookies == "block"
+        self.expire_refused = config.expire_refused
+        self.codec = StateCodec(
+            Signer(config.secret_keys(), salt=b"cookie"),
+            revision=config.revision,
+            max_age=config.max_age,
+            required=self.required,
+            optional=self.optional,
+        )
+        compiled: list[tuple[Rule, str, str]] = []
+        for key, rule in config.rules():
+            domains: tuple[str | None, ...] = (None, rule.domain) if rule.domain else (None,)
+            paths = ("/", rule.path) if rule.path != "/" else ("/",)
+            kind = "exact" if rule.kind == "exact" else "regex"
+            compiled.append((Rule(key, paths, domains), kind, rule.regex() if kind == "regex" else rule.name))
+        self.matcher: CookieMatcher[Rule] = CookieMatcher(compiled)
+        self.undecided = ConsentState(granted=self.required)
+        self.undecided_gpc = self.codec.with_gpc(self.undecided, self.gpc_opt_out)
+        self._cache: dict[tuple[bytes, bool], RequestConsent] = {}
+        self._cache_size = 4096
+
+    # -- reading the request ------------------------------------------------------
+    def read(self, cookie_headers: Sequence[bytes], gpc: bool = False, now: float | None = None) -> RequestConsent:
+        """The visitor's consent from the values of their ``Cookie`` headers.
+
+        Never raises: a missing, malformed, tampered, expired or outdated consent
+        cookie means "undecided". Results are cached per distinct header value,
+        so a signature is verified once per cookie value.
+        """
+        t = time.time() if now is None else now
+        key = (b"; ".join(cookie_headers), gpc)
+        hit = self._cache.get(key)
+        if hit is not None and t < hit.valid_until:
+            return hit
+        result = self._read(key[0], gpc, t)
+        if len(self._cache) >= self._cache_size:
+            del self._cache[next(iter(self._cache))]
+        self._cache[key] = result
+        return result
+
+    def _read(self, header: bytes, gpc: bool, now: float) -> RequestConsent:
+        cookies = parse_cookie_header(header)
+        state: ConsentState | None = None
+        for name, value in cookies:
+            if name == self.cookie_name:
+                state = self.codec.decode(value, now=now)
+                if state is not None:
+                    break
+        if state is None:
+            state = self.undecided
+            valid_until = now + 60.0
+        else:
+            valid_until = float(state.issued_at or 0) + self.config.max_age
+        if gpc:
+            state = self.codec.with_gpc(state, self.gpc_opt_out)
+        expire: list[bytes] = []
+        names: list[str] = []
+        if self.expire_refused:
+            for name, _ in cookies:
+                if name != self.cookie_name and name not in names and not self.allows(name, state):
+                    names.append(name)
+                    expire.extend(self.deletions(name))
+        return RequestConsent(state, tuple(expire), tuple(names), valid_until)
+
+    # -- deciding -------------------------------------------------------------------
+    def category(self, name: str) -> str | None:
+        rule = self.matcher.match(name)
+        return rule.category if rule is not None else None
+
+    def allows(self, name: str, state: ConsentState) -> bool:
+        """Whether cookie ``name`` may be set or kept for a visitor in ``state``."""
+        if name == self.cookie_name:
+            return True
+        rule = self.matcher.match(name)
+        if rule is None:
+            return not self.block_unknown
+        return rule.category in state.granted
+
+    def deletions(self, name: str) -> list[bytes]:
+        """``Set-Cookie`` values expiring ``name`` in every place a rule says it lives."""
+        rule = self.matcher.match(name)
+        secure = name.startswith(("__Secure-", "__Host-"))
+        if rule is None or name.startswith("__Host-"):
+            return deletion_headers(name, secure=secure)
+        return deletion_headers(name, paths=rule.paths, domains=rule.domains, secure=secure)
+
+    # -- rewriting the response -----------------------------------------------------
+    def filter_headers(
+        self, headers: Headers, state: ConsentState, expire: tuple[bytes, ...] = ()
+    ) -> tuple[Headers, list[str]]:
+        """Drop ``Set-Cookie`` headers ``state`` does not allow; append ``expire``.
+
+        Returns the new header list (``headers`` itself when nothing changes) and
+        the names of the blocked cookies. Order and duplicates are kept; header
+        names are compared case-insensitively (Django sends ``Set-Cookie``);
+        deletions always pass.
+        """
+        blocked: list[str] = []
+        out: Headers | None = None
+        for i, (k, v) in enumerate(headers):
+            if len(k) == 10 and k.lower() == b"set-cookie":
+                name = v.partition(b"=")[0].strip(b" \t").decode("latin-1")
+                if self.allows(name, state):
+                    if out is not None:
+                        out.append((k, v))
+                    continue
+                parsed = parse_set_cookie(v)
+                if parsed is not None and parsed.deletion:
+                    if out is not None:
+                        out.append((k, v))
+                    continue
+                if out is None:
+                    out = headers[:i]
+                blocked.append(name)
+            elif out is not None:
+                out.append((k, v))
+        if expire:
+            if out is None:
+                out = list(headers)
+            out.extend((b"set-cookie", v) for v in expire)
+        return (headers if out is None else out), blocked

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+
+from consent.config import Category, ConsentConfig
+
+SECRET = "test-secret-key-0123456789abcdef"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_config(**overrides: object) -> ConsentConfig:
+    """The configuration most tests use: necessary, preferences, analytics, marketing."""
+    data: dict[str, object] = {
+        "secret_key": SECRET,
+        "log": "memory://",
+        "categories": [
+            Category(key="necessary", required=True, cookies=["session", "csrftoken"]),
+            Category(key="preferences", cookies=["theme", "lang"]),
+            Category(
+                key="analytics",
+                cookies=[{"name": "_ga", "domain": ".example.com"}, "_ga_*", "_gid"],
+            ),
+            Category(key="marketing", cookies=["_fbp", "IDE", {"name": "^ads_[0-9]+$", "match": "regex"}]),
+        ],
+    }
+    data.update(overrides)
+    return ConsentConfig.model_validate(data)
+
+
+@pytest.fixture
+def config() -> ConsentConfig:
+    return make_config()
