@@ -1,0 +1,434 @@
+"""Streaming HTML injection: where the banner goes, and the headers that change with it.
+
+Pure: no I/O, no framework. The shells ask :func:`plan_injection` whether a response
+may be touched, encode the snippets in the codec it names, send the headers from
+:func:`rewrite_headers` and pass every body chunk through one :class:`HTMLInjector`.
+
+The page is searched as raw bytes, which is safe because only ASCII-compatible
+charsets are accepted: in those, ``<`` and ``/`` are never part of a multi-byte
+character, so a ``</body>`` found in the bytes is a real one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+from collections.abc import Sequence
+
+__all__ = [
+    "HTMLInjector",
+    "body_is_injectable",
+    "plan_injection",
+    "rewrite_headers",
+]
+
+_HTML_TYPES = frozenset({b"text/html", b"application/xhtml+xml"})
+
+# Encoding this probe must give back the same ASCII bytes, or the charset cannot
+# be searched as bytes (UTF-16/32, EBCDIC) or would prefix a BOM (utf-8-sig).
+_PROBE = "<head></body>"
+_PROBE_BYTES = _PROBE.encode("ascii")
+
+# ASCII-compatible on the probe, but they shift into modes where ASCII bytes stand
+# for other characters, or they are not page encodings at all.
+_UNSAFE_CODECS = ("utf-7", "iso2022", "hz", "idna", "unicode-escape", "raw-unicode-escape")
+
+_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+def plan_injection(method: str, status: int, headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """Decide from the response head whether the body may be injected.
+
+    Returns the Python codec name to encode the snippets in (with
+    ``xmlcharrefreplace``), or ``None`` to leave the body untouched. ``None`` when
+    the method is not ``GET``; the status is not 200; the Content-Type is not
+    ``text/html`` or ``application/xhtml+xml`` (or there are several); a
+    Content-Encoding other than ``identity`` is present; Content-Range is present;
+    Content-Disposition says ``attachment``; the charset is unknown or not
+    ASCII-compatible (UTF-16, UTF-32, UTF-7, ISO-2022, …). Without a charset the
+    answer is ``"utf-8"``. Header names are compared case-insensitively.
+    """
+    if status != 200 or method.upper() != "GET":
+        return None
+    content_type: bytes | None = None
+    for raw_name, value in headers:
+        name = raw_name.lower()
+        if name == b"content-type":
+            if content_type is not None:
+                return None
+            content_type = value
+        elif name == b"content-encoding":
+            for token in value.split(b","):
+                token = token.strip().lower()
+                if token and token != b"identity":
+                    return None
+        elif name == b"content-range" or (
+            name == b"content-disposition"
+            and value.split(b";", 1)[0].strip().lower() == b"attachment"
+        ):
+            return None
+    if content_type is None:
+        return None
+    mime, _, params = content_type.partition(b";")
+    if mime.strip().lower() not in _HTML_TYPES:
+        return None
+    for param in params.split(b";"):
+        key, eq, charset = param.partition(b"=")
+        if eq and key.strip().lower() == b"charset":
+            charset = charset.strip().strip(b"\"'").strip()
+            if charset:
+                return _codec(charset.decode("latin-1").lower())
+            break
+    return "utf-8"
+
+
+@functools.lru_cache(maxsize=64)
+def _codec(charset: str) -> str | None:
+    try:
+        name = codecs.lookup(charset).name
+        probe = _PROBE.encode(name)
+    except (LookupError, ValueError):  # ValueError covers UnicodeError and NUL bytes
+        return None
+    if probe != _PROBE_BYTES or name.startswith(_UNSAFE_CODECS):
+        return None
+    return name
+
+
+def body_is_injectable(first_chunk: bytes) -> bool:
+    """``False`` when the body starts with a UTF-16 or UTF-32 byte order mark.
+
+    A BOM overrides the declared charset in browsers. The UTF-8 BOM is fine. Pass
+    the first non-empty chunk.
+    """
+    return not first_chunk.startswith(_BOMS)
+
+
+def rewrite_headers(
+    headers: Sequence[tuple[bytes, bytes]], added: int, *, trailers: bool = False
+) -> list[tuple[bytes, bytes]]:
+    """The header list for an injected response; order and duplicates are kept.
+
+    Content-Length grows by ``added`` (it is dropped when it cannot be parsed, and
+    always when ``trailers`` is set, as the body is then sent chunked); ``Vary``
+    gains ``Cookie`` (merged into the first ``Vary`` header, never duplicated, and
+    ``Vary: *`` is left alone); a strong ETag is made weak, since the bytes now
+    depend on the visitor. Set-Cookie and every other header pass untouched.
+    """
+    out: list[tuple[bytes, bytes]] = []
+    vary_at = -1
+    vary_done = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"content-length":
+            if trailers:
+                continue
+            digits = value.strip()
+            if not digits.isdigit():
+                continue
+            value = str(int(digits) + added).encode("ascii")
+        elif lower == b"vary":
+            tokens = [t.strip().lower() for t in value.split(b",")]
+            if b"*" in tokens or b"cookie" in tokens:
+                vary_done = True
+            elif vary_at < 0:
+                vary_at = len(out)
+        elif lower == b"etag":
+            tag = value.strip()
+            if tag[:2].upper() != b"W/":
+                value = b"W/" + (tag if tag.startswith(b'"') else b'"' + tag + b'"')
+        out.append((name, value))
+    if not vary_done:
+        if vary_at < 0:
+            out.append((b"vary", b"Cookie"))
+        else:
+            name, value = out[vary_at]
+            value = value.strip()
+            out[vary_at] = (name, value + b", Cookie" if value else b"Cookie")
+    return out
+
+
+_Buf = bytes | bytearray | memoryview
+
+_CLOSE = b"</body>"
+_KEEP = len(_CLOSE) - 1  # the longest proper prefix of </body> a chunk can end with
+
+# Where the head snippet stands.
+_SEARCHING = 0
+_FOUND = 1  # position known, not yet emitted
+_DONE = 2  # emitted
+_MISSING = 3  # no <head> tag in the window: goes out together with the body snippet
+
+# What the <head> scanner is inside of.
+_TEXT = 0
+_COMMENT = 1
+_TAG = 2
+
+# Bytes that end a tag name: <head>, <head lang=…>, <head/> match; <header> doesn't.
+_TAG_NAME_END = frozenset(b"\t\n\x0c\r />")
+
+# The <head> tag is almost always in the first few hundred bytes and </body> in the
+# last few hundred, so both searches lowercase small blocks first and grow them:
+# a 20 KB page costs two 512-byte lower() calls, not a pass over the whole page.
+_FIRST_BLOCK = 512
+
+
+class HTMLInjector:
+    """Inserts snippets into one HTML response body as it streams by.
+
+    ``head`` goes right after the first ``<head>`` start tag (case-insensitive,
+    outside comments, the tag ending within the first ``window`` bytes); ``body``
+    goes right before the last ``</body>`` (case-insensitive, across any chunk
+    boundaries). Each snippet is emitted exactly once: without a ``<head>`` tag,
+    ``head`` goes out together with ``body``; without ``</body>``, both are
+    appended at the end. The output is therefore always exactly :attr:`added`
+    bytes longer than the input, so Content-Length can be set up front.
+
+    Bytes are held back only from the most recent ``</body>`` candidate on (a later
+    one may follow) plus up to six bytes that may begin one. When the held part
+    outgrows ``window`` without a new candidate, it is sent and that candidate is
+    forgotten, so memory stays bounded and long streams are never stalled.
+    """
+
+    __slots__ = (
+        "_body",
+        "_cand",
+        "_carry",
+        "_head",
+        "_head_at",
+        "_held",
+        "_pos",
+        "_quote",
+        "_scan",
+        "_seen",
+        "_state",
+        "_window",
+    )
+
+    def __init__(self, body: bytes, *, head: bytes = b"", window: int = 65536) -> None:
+        if window < 1:
+            raise ValueError("window must be positive")
+        self._body = body
+        self._head = head
+        self._window = window
+        self._state = _SEARCHING if head else _DONE
+        self._head_at = 0  # absolute input offset of the head snippet, once _FOUND
+        self._scan = _TEXT
+        self._carry = b""  # lowercased bytes the <head> scan must see again
+        self._quote = b""  # the quote an attribute value of <head …> is open with
+        self._seen = 0  # input bytes fed so far
+        self._held = bytearray()  # input not yet emitted; it starts at offset _pos
+        self._pos = 0
+        self._cand = False  # whether _held starts with a </body> candidate
+
+    @property
+    def added(self) -> int:
+        """How many bytes the injection adds: ``len(head) + len(body)``."""
+        return len(self._head) + len(self._body)
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take the next body chunk; return what can be sent now (may be empty)."""
+        if not chunk:
+            return b""
+        out = self._feed(chunk)
+        if len(out) == 1 and type(out[0]) is bytes:
+            return out[0]  # the chunk itself, uncopied: the common mid-page case
+        return b"".join(out)
+
+    def finish(self, chunk: bytes = b"") -> bytes:
+        """End of body: return the rest, with the snippets placed.
+
+        ``chunk`` is an optional last chunk: ``finish(last)`` equals
+        ``feed(last) + finish()`` but copies the page once, not twice.
+        """
+        out = self._feed(chunk) if chunk else []
+        if self._state == _SEARCHING:
+            self._state = _MISSING
+        pos = self._pos
+        held = self._held
+        self._held = bytearray()
+        self._pos = self._seen
+        tail: list[_Buf] = []
+        if self._state == _MISSING:
+            tail.append(self._head)
+            self._state = _DONE
+        tail.append(self._body)
+        if self._cand:
+            self._cand = False
+            # The head snippet sits before the body snippet when both fall on the
+            # same offset, as the reference order "after <head>, before </body>" says.
+            out += self._place_head(pos, [])
+            out += tail
+            out += self._place_head(pos, [held])
+        else:
+            out += self._place_head(pos, [held])
+            out += tail
+        return b"".join(out)
+
+    def _feed(self, chunk: bytes) -> list[_Buf]:
+        n = len(chunk)
+        base = self._seen
+        self._seen = base + n
+        if self._state == _SEARCHING:
+            self._find_head(chunk, base)
+        held = self._held
+        hn = len(held)
+        total = hn + n  # the bytes not yet emitted: held, then chunk
+        cand = self._cand
+        keep = total  # how many of them to hold back
+        i = _rfind_close(chunk)
+        if i >= 0:
+            keep = n - i
+            cand = True
+        elif hn:
+            # A candidate that starts in the held bytes and ends in this chunk.
+            edge = bytes(held[-_KEEP:])
+            i = (edge + chunk[:_KEEP]).lower().rfind(_CLOSE)
+            if i >= 0:
+                keep = n + len(edge) - i
+                cand = True
+        if cand and keep > self._window:
+            # The candidate is too far back to keep waiting for: give it up.
+            cand = False
+        if not cand:
+            tail = chunk[-_KEEP:] if n >= _KEEP else bytes(held[n - _KEEP :]) + chunk
+            keep = _partial_close(tail)
+        self._cand = cand
+        if keep == total and cand:
+            held += chunk  # nothing to send; no view of `held` is alive
+            return []
+        pos = self._pos
+        emit = total - keep
+        self._pos = pos + emit
+        view = memoryview(chunk)
+        out: list[_Buf]
+        if emit >= hn:
+            if not hn:
+                out = [chunk if emit == n else view[:emit]]
+            else:
+                out = [held, view[: emit - hn]]
+            self._held = bytearray(view[emit - hn :])
+        else:
+            out = [held[:emit]]
+            self._held = held[emit:] + chunk
+        return self._place_head(pos, out)
+
+    def _place_head(self, start: int, out: list[_Buf]) -> list[_Buf]:
+        """Insert the head snippet if its offset falls within ``out``, which starts at ``start``."""
+        if self._state != _FOUND:
+            return out
+        at = self._head_at - start
+        for i, piece in enumerate(out):
+            size = len(piece)
+            if at <= size:
+                view = memoryview(piece)
+                out[i : i + 1] = [view[:at], self._head, view[at:]]
+                self._state = _DONE
+                return out
+            at -= size
+        if at == 0:  # right at the end of an empty span
+            out.append(self._head)
+            self._state = _DONE
+        return out
+
+    def _find_head(self, chunk: bytes, base: int) -> None:
+        # Only the first `window` input bytes are searched.
+        limit = min(len(chunk), self._window - base)
+        start = 0
+        size = _FIRST_BLOCK
+        while start < limit:
+            end = min(limit, start + size)
+            carry = self._carry
+            if self._scan_head(carry + chunk[start:end].lower(), base + start - len(carry)):
+                return
+            start = end
+            size <<= 2
+        if base + len(chunk) >= self._window:
+            self._state = _MISSING
+
+    def _scan_head(self, low: bytes, base: int) -> bool:
+        """Advance the ``<head>`` scan over ``low`` (lowercased, at input offset ``base``).
+
+        Returns True once the tag is found; otherwise keeps in ``_carry`` what the
+        next block must start with.
+        """
+        n = len(low)
+        i = 0
+        while True:
+            if self._scan == _TEXT:
+                h = low.find(b"<head", i)
+                c = low.find(b"<!--", i, n if h < 0 else h)
+                if c >= 0:
+                    self._scan = _COMMENT
+                    i = c + 2  # "<!-->" and "<!--->" are complete comments
+                elif h < 0:
+                    self._carry = low[max(i, n - 4) :]
+                    return False
+                elif h + 5 >= n:
+                    self._carry = low[h:]
+                    return False
+                elif low[h + 5] not in _TAG_NAME_END:
+                    i = h + 1
+                else:
+                    self._scan = _TAG
+                    i = h + 5
+            elif self._scan == _COMMENT:
+                e = low.find(b"-->", i)
+                if e < 0:
+                    self._carry = low[max(i, n - 2) :]
+                    return False
+                self._scan = _TEXT
+                i = e + 3
+            else:
+                if self._quote:
+                    q = low.find(self._quote, i)
+                    if q < 0:
+                        self._carry = b""
+                        return False
+                    self._quote = b""
+                    i = q + 1
+                gt = low.find(b">", i)
+                stop = n if gt < 0 else gt
+                q = _first(low.find(b'"', i, stop), low.find(b"'", i, stop))
+                if q >= 0:
+                    self._quote = low[q : q + 1]
+                    i = q + 1
+                elif gt >= 0:
+                    self._head_at = base + gt + 1
+                    self._state = _FOUND
+                    return True
+                else:
+                    self._carry = b""
+                    return False
+
+
+def _first(a: int, b: int) -> int:
+    """The smaller of two ``find`` results, ignoring a miss (-1)."""
+    if a < 0:
+        return b
+    if b < 0:
+        return a
+    return min(a, b)
+
+
+def _rfind_close(data: bytes) -> int:
+    """Offset of the last ``</body>`` in ``data`` (any case), or -1."""
+    end = len(data)
+    size = _FIRST_BLOCK
+    while end > 0:
+        start = end - size if end > size else 0
+        # Blocks overlap by six bytes so a match straddling two blocks is seen.
+        i = data[start : end + _KEEP].lower().rfind(_CLOSE)
+        if i >= 0:
+            return start + i
+        end = start
+        size <<= 2
+    return -1
+
+
+def _partial_close(tail: bytes) -> int:
+    """How many bytes at the end of ``tail`` could start a ``</body>``."""
+    lt = tail.rfind(b"<")
+    if lt < 0:
+        return 0
+    rest = tail[lt:].lower()
+    return len(rest) if _CLOSE.startswith(rest) else 0
