@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -79,13 +79,13 @@ class LogStore(Protocol):
 
     def rows(
         self, since: datetime | None = None, until: datetime | None = None
-    ) -> AsyncIterator[Row]:
+    ) -> AsyncGenerator[Row, None]:
         """Stored rows in ``seq`` order, ``since <= time < until``; streamed."""
         ...
 
     def records(
         self, since: datetime | None = None, until: datetime | None = None
-    ) -> AsyncIterator[ConsentRecord]:
+    ) -> AsyncGenerator[ConsentRecord, None]:
         """Like :meth:`rows`, as :class:`ConsentRecord` objects."""
         ...
 
@@ -95,6 +95,10 @@ class LogStore(Protocol):
 
     async def checkpoint(self) -> Checkpoint | None:
         """The latest purge checkpoint, if the log was ever purged."""
+        ...
+
+    async def missing_texts(self) -> list[str]:
+        """Texts hashes that records refer to but :meth:`put_texts` never stored."""
         ...
 
     async def verify(self) -> VerifyResult:
@@ -128,12 +132,12 @@ class StoreBase:
 
     def rows(
         self, since: datetime | None = None, until: datetime | None = None
-    ) -> AsyncIterator[Row]:
+    ) -> AsyncGenerator[Row, None]:
         raise NotImplementedError
 
     async def records(
         self, since: datetime | None = None, until: datetime | None = None
-    ) -> AsyncIterator[ConsentRecord]:
+    ) -> AsyncGenerator[ConsentRecord, None]:
         async for row in self.rows(since, until):
             yield ConsentRecord.from_row(row)
 

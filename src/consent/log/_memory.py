@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 
 from ..errors import LogUnavailable
@@ -70,7 +70,7 @@ class MemoryStore(StoreBase):
 
     async def rows(
         self, since: datetime | None = None, until: datetime | None = None
-    ) -> AsyncIterator[Row]:
+    ) -> AsyncGenerator[Row, None]:
         self._check_open()
         lo = format_time(since) if since else None
         hi = format_time(until) if until else None
@@ -85,6 +85,10 @@ class MemoryStore(StoreBase):
     async def checkpoint(self) -> Checkpoint | None:
         self._check_open()
         return self._checkpoints[-1] if self._checkpoints else None
+
+    async def missing_texts(self) -> list[str]:
+        self._check_open()
+        return sorted({r[8] for r in self._rows} - self._texts.keys())
 
     async def verify(self) -> VerifyResult:
         self._check_open()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -143,21 +143,14 @@ class PostgresStore(StoreBase):
             return
         psycopg, psycopg_pool = import_psycopg()
         self._psycopg = psycopg
-        pool = psycopg_pool.AsyncConnectionPool(
-            self._conninfo,
-            min_size=1,
-            max_size=self._pool_size,
-            timeout=self._timeout,
-            open=False,
-            # A connection that died while idle (server restart) is found here
-            # rather than by failing somebody's append.
-            check=psycopg_pool.AsyncConnectionPool.check_connection,
-            kwargs={"connect_timeout": max(1, round(self._timeout))},
-            name="asgi-consent",
-        )
-        await pool.open(wait=False)
+        connect_timeout = max(1, round(self._timeout))
         try:
-            async with pool.connection() as conn, conn.transaction():
+            # One direct connection first: a down or misconfigured server gives its
+            # own error at once, instead of a pool timeout later.
+            conn = await psycopg.AsyncConnection.connect(
+                self._conninfo, connect_timeout=connect_timeout
+            )
+            async with conn, conn.transaction():
                 # The lock makes two processes starting at once create the schema once.
                 await conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
@@ -170,11 +163,20 @@ class PostgresStore(StoreBase):
                 if not exists:
                     await conn.execute(_ddl(self.schema))
         except psycopg.Error as exc:
-            await pool.close()
             raise self._unavailable(exc) from exc
-        except BaseException:
-            await pool.close()
-            raise
+        pool = psycopg_pool.AsyncConnectionPool(
+            self._conninfo,
+            min_size=1,
+            max_size=self._pool_size,
+            timeout=self._timeout,
+            open=False,
+            # A connection that died while idle (server restart) is found here
+            # rather than by failing somebody's append.
+            check=psycopg_pool.AsyncConnectionPool.check_connection,
+            kwargs={"connect_timeout": connect_timeout},
+            name="asgi-consent",
+        )
+        await pool.open(wait=False)
         self._pool = pool
         if self._writer is None:
             self._writer = default_writer()
@@ -342,9 +344,16 @@ class PostgresStore(StoreBase):
         )
         return Checkpoint(*found[0]) if found else None
 
+    async def missing_texts(self) -> list[str]:
+        found = await self._query(
+            f"SELECT DISTINCT texts_hash FROM {self._t_log} WHERE texts_hash NOT IN "
+            f"(SELECT texts_hash FROM {self._t_texts}) ORDER BY texts_hash"
+        )
+        return [str(r[0]) for r in found]
+
     async def rows(
         self, since: datetime | None = None, until: datetime | None = None
-    ) -> AsyncIterator[Row]:
+    ) -> AsyncGenerator[Row, None]:
         pool = self._check_open()
         clauses, params = [], []
         if since is not None:

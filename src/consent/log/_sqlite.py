@@ -16,7 +16,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -366,9 +366,17 @@ class SQLiteStore(StoreBase):
         found = await asyncio.to_thread(self._query, _LAST_CHECKPOINT)
         return Checkpoint(*found[0]) if found else None
 
+    async def missing_texts(self) -> list[str]:
+        found = await asyncio.to_thread(
+            self._query,
+            "SELECT DISTINCT texts_hash FROM consent_log WHERE texts_hash NOT IN "
+            "(SELECT texts_hash FROM consent_texts) ORDER BY texts_hash",
+        )
+        return [str(r[0]) for r in found]
+
     async def rows(
         self, since: datetime | None = None, until: datetime | None = None
-    ) -> AsyncIterator[Row]:
+    ) -> AsyncGenerator[Row, None]:
         where, params = _range(since, until)
         conn = await asyncio.to_thread(self._reader)
         try:
