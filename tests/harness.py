@@ -55,11 +55,15 @@ class Result:
     @property
     def kept_cookie_names(self) -> list[str]:
         """Names of cookies set with a value (deletions left out)."""
-        return [v.split("=", 1)[0] for v in self.header_values("set-cookie") if "Max-Age=0" not in v]
+        return [
+            v.split("=", 1)[0] for v in self.header_values("set-cookie") if "Max-Age=0" not in v
+        ]
 
     @property
     def body(self) -> bytes:
-        return b"".join(m.get("body", b"") for m in self.messages if m["type"] == "http.response.body")
+        return b"".join(
+            m.get("body", b"") for m in self.messages if m["type"] == "http.response.body"
+        )
 
     @property
     def types(self) -> list[str]:
@@ -78,7 +82,10 @@ def make_scope(
     extensions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     hdrs = [
-        (k.lower() if isinstance(k, bytes) else k.lower().encode(), v if isinstance(v, bytes) else v.encode())
+        (
+            k.lower() if isinstance(k, bytes) else k.lower().encode(),
+            v if isinstance(v, bytes) else v.encode(),
+        )
         for k, v in headers
     ]
     if not any(k == b"host" for k, _ in hdrs):
@@ -115,7 +122,8 @@ async def call(
     scope = make_scope(method, path, headers, **scope_kw)
     chunks = [body] if isinstance(body, bytes) else list(body)
     incoming: list[Message] = [
-        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
     ]
     result = Result()
 
@@ -171,8 +179,12 @@ def check(result: Result, method: str = "GET") -> None:
         return
     if method == "HEAD":
         return  # servers drop a HEAD body themselves; Content-Length describes the GET
-    if length is not None and ended and "http.response.pathsend" not in result.types:
-        if int(length) != len(result.body):
-            raise ProtocolError(f"Content-Length {length} but body has {len(result.body)} bytes")
+    if (
+        length is not None
+        and ended
+        and "http.response.pathsend" not in result.types
+        and int(length) != len(result.body)
+    ):
+        raise ProtocolError(f"Content-Length {length} but body has {len(result.body)} bytes")
     if trailers_expected and length is not None:
         raise ProtocolError("Content-Length with trailers")

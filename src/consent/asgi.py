@@ -8,7 +8,6 @@ it; each response gets its own small :class:`_Responder`.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -24,7 +23,8 @@ from .core.endpoint import (
     error,
 )
 from .core.inject import HTMLInjector, body_is_injectable, plan_injection, rewrite_headers
-from .core.response import BlockedCookies, CookiePolicy, RequestConsent
+from .core.page import page_snippets
+from .core.response import BlockedCookies, CookiePolicy, RequestConsent, scan_head
 from .errors import ConsentError, LogUnavailable
 from .log import LogEntry, LogStore, open_store
 from .state import ConsentState
@@ -37,8 +37,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
-
-_NONCE = re.compile(rb"'nonce-([A-Za-z0-9+/=_-]{1,128})'")
 
 
 def get_consent(request_or_scope: Any) -> ConsentState:
@@ -109,7 +107,16 @@ class ConsentMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            # Inlined rather than a method of its own: this is the hot path.
+            rc = self._read(scope)
+            path = route_path(scope) if scope.get("root_path") else scope["path"]
+            if path.startswith(self._prefix) or path == "/.well-known/gpc.json":
+                sub = endpoint_subpath(path, self._prefix, self._gpc)
+                if sub is not None:
+                    await self._serve_endpoint(scope, receive, send, sub, rc.state)
+                    return
+            inject = self._inject and not (self._exclude and path.startswith(self._exclude))
+            await self.app(scope, receive, _Responder(self, scope, rc, send, inject).send)
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "lifespan":
@@ -118,29 +125,18 @@ class ConsentMiddleware:
             await self.app(scope, receive, send)
 
     def _read(self, scope: Scope) -> RequestConsent:
-        cookies: list[bytes] = []
+        cookie = b""
         gpc = False
         for k, v in scope["headers"]:
             if k == b"cookie":
-                cookies.append(v)
+                # HTTP/2 may split cookies over several headers.
+                cookie = cookie + b"; " + v if cookie else v
             elif k == b"sec-gpc" and v.strip() == b"1":
                 # Only the exact value "1" counts, and any "1" among duplicates wins.
                 gpc = self._gpc
-        rc = self.policy.read(cookies, gpc)
+        rc = self.policy.read_header(cookie, gpc)
         scope["consent"] = rc.state
         return rc
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rc = self._read(scope)
-        path = route_path(scope)
-        if path.startswith(self._prefix) or path == "/.well-known/gpc.json":
-            sub = endpoint_subpath(path, self._prefix, self._gpc)
-            if sub is not None:
-                await self._serve_endpoint(scope, receive, send, sub, rc.state)
-                return
-        inject = self._inject and not (self._exclude and path.startswith(self._exclude))
-        responder = _Responder(self, scope, rc, send, inject)
-        await self.app(scope, receive, responder.send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         rc = self._read(scope)
@@ -260,7 +256,9 @@ async def _read_body(req: EndpointRequest, receive: Receive) -> bytes | Endpoint
 
 
 async def _send_response(send: Send, response: EndpointResponse, method: str) -> None:
-    await send({"type": "http.response.start", "status": response.status, "headers": response.headers})
+    await send(
+        {"type": "http.response.start", "status": response.status, "headers": response.headers}
+    )
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
 
 
@@ -280,29 +278,41 @@ class _Responder:
         self._pending: tuple[Message, Headers, str] | None = None
         self._injector: HTMLInjector | None = None
 
-    async def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
+        # Not a coroutine function: when nothing is to be changed it hands back the
+        # inner send's awaitable itself, saving a coroutine frame per message.
         kind = message["type"]
         if kind == "http.response.start":
-            await self._start(message)
-        elif kind == "http.response.body":
-            if self._pending is not None:
-                await self._flush_start(message.get("body", b""), message.get("more_body", False))
-            if self._injector is not None:
-                more = message.get("more_body", False)
-                out = self._injector.feed(message.get("body", b""))
-                if not more:
-                    out += self._injector.finish()
-                await self._send({**message, "body": out})
-            else:
-                await self._send(message)
+            sets_cookies, html = scan_head(message.get("headers", ()))
+            if sets_cookies or html or self._rc.expire:
+                return self._start(message)
+            return self._send(message)  # the common case: nothing to change
+        if kind == "http.response.body":
+            if self._pending is None and self._injector is None:
+                return self._send(message)
+            return self._body(message)
+        return self._other(message)
+
+    async def _body(self, message: Message) -> None:
+        if self._pending is not None:
+            await self._flush_start(message.get("body", b""), message.get("more_body", False))
+        if self._injector is not None:
+            more = message.get("more_body", False)
+            out = self._injector.feed(message.get("body", b""))
+            if not more:
+                out += self._injector.finish()
+            await self._send({**message, "body": out})
         else:
-            # Anything else (pathsend, trailers, early hints, debug, unknown types) is
-            # forwarded as it is and in order; a held-back start goes out first.
-            if self._pending is not None:
-                start, headers, _ = self._pending
-                self._pending = None
-                await self._send({**start, "headers": headers})
             await self._send(message)
+
+    async def _other(self, message: Message) -> None:
+        # Anything else (pathsend, trailers, early hints, debug, unknown types) is
+        # forwarded as it is and in order; a held-back start goes out first.
+        if self._pending is not None:
+            start, headers, _ = self._pending
+            self._pending = None
+            await self._send({**start, "headers": headers})
+        await self._send(message)
 
     async def _start(self, message: Message) -> None:
         mw = self._mw
@@ -329,35 +339,25 @@ class _Responder:
         if (first or more) and body_is_injectable(first):
             head, body = self._snippets(headers, charset)
             self._injector = HTMLInjector(body, head=head, window=self._mw.config.inject_window)
-            headers = rewrite_headers(headers, self._injector.added, trailers=start.get("trailers", False))
+            headers = rewrite_headers(
+                headers, self._injector.added, trailers=start.get("trailers", False)
+            )
         await self._send({**start, "headers": headers})
 
     def _snippets(self, headers: Headers, charset: str) -> tuple[bytes, bytes]:
         scope = self._scope
-        mw = self._mw
-        state = self._rc.state
-        nonce = None
         accept_language = None
-        override = None
-        for k, v in headers:
-            if k.lower() == b"content-security-policy":
-                m = _NONCE.search(v)
-                if m:
-                    nonce = m.group(1).decode()
         for k, v in scope["headers"]:
             if k == b"accept-language":
                 accept_language = v.decode("latin-1")
-        query: bytes = scope.get("query_string", b"")
-        if b"consent_lang=" in query:
-            for part in query.split(b"&"):
-                if part.startswith(b"consent_lang="):
-                    override = part[13:].decode("latin-1")
-        locale = mw.banner.negotiate(accept_language, override)
-        root = scope.get("root_path", "")
-        next_url = root + route_path(scope) + ("?" + query.decode("latin-1") if query else "")
-        body = mw.banner.snippet(state, locale, prefix=root + mw._prefix, next_url=next_url, nonce=nonce)
-        head = mw.banner.head_snippet(state, nonce=nonce)
-        return (
-            head.encode(charset, "xmlcharrefreplace"),
-            body.encode(charset, "xmlcharrefreplace"),
+        return page_snippets(
+            self._mw.banner,
+            self._rc.state,
+            headers,
+            charset=charset,
+            accept_language=accept_language,
+            query=scope.get("query_string", b"").decode("latin-1"),
+            root_path=scope.get("root_path", ""),
+            path=route_path(scope),
+            prefix=self._mw.config.prefix,
         )

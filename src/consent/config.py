@@ -39,13 +39,30 @@ _DAY = 86_400
 #: Category keys that name tracking purposes; making one of them ``required``
 #: needs a written justification (COMPLIANCE.md items 3-5).
 TRACKING_KEYS = frozenset(
-    {"analytics", "statistics", "marketing", "advertising", "ads", "tracking", "social",
-     "targeting", "personalization", "personalisation"}
+    {
+        "analytics",
+        "statistics",
+        "marketing",
+        "advertising",
+        "ads",
+        "tracking",
+        "social",
+        "targeting",
+        "personalization",
+        "personalisation",
+    }
 )
 #: Google Consent Mode v2 consent types a category may map to.
 CONSENT_MODE_TYPES = frozenset(
-    {"ad_storage", "ad_user_data", "ad_personalization", "analytics_storage",
-     "functionality_storage", "personalization_storage", "security_storage"}
+    {
+        "ad_storage",
+        "ad_user_data",
+        "ad_personalization",
+        "analytics_storage",
+        "functionality_storage",
+        "personalization_storage",
+        "security_storage",
+    }
 )
 _DEFAULT_CONSENT_MODE: dict[str, tuple[str, ...]] = {
     "necessary": ("security_storage",),
@@ -88,7 +105,7 @@ class CookieRule(_Model):
             try:
                 re.compile(self.name)
             except re.error as exc:
-                raise ValueError(f"name {self.name!r} is not a valid regular expression: {exc}")
+                raise ValueError(f"name {self.name!r} is not a valid regular expression: {exc}") from None
         elif self.kind == "exact" and not _COOKIE_NAME.match(self.name):
             raise ValueError(
                 f"name {self.name!r} is not a valid cookie name; a cookie name has no spaces, "
@@ -97,7 +114,9 @@ class CookieRule(_Model):
         if self.domain is not None and not re.fullmatch(r"\.?[A-Za-z0-9.-]+", self.domain):
             raise ValueError(f"domain {self.domain!r} is not a host name such as 'example.com'")
         if not self.path.startswith("/") or any(c in self.path for c in ";, \r\n\t"):
-            raise ValueError(f"path {self.path!r} must start with '/' and hold no ';', ',' or spaces")
+            raise ValueError(
+                f"path {self.path!r} must start with '/' and hold no ';', ',' or spaces"
+            )
         return self
 
     @property

@@ -84,10 +84,9 @@ def parse_set_cookie(value: bytes) -> SetCookie | None:
             k = k.strip(_WS).lower()
             v = v.strip(_WS)
             if k == b"max-age":
-                try:
-                    deletion = int(v) <= 0
-                except ValueError:
-                    pass
+                v = v.lstrip(b"-+")
+                if v.isdigit():
+                    deletion = attr.partition(b"=")[2].strip(_WS).startswith(b"-") or int(v) == 0
             elif k == b"expires":
                 # Deletions use a date in the past, conventionally 1970; any year
                 # before 2020 is a deletion for our purpose.
@@ -174,7 +173,12 @@ def deletion_headers(
         for path in paths:
             if _UNSAFE.search(path):
                 continue
-            parts = [f"{name}=", "Max-Age=0", "Expires=Thu, 01 Jan 1970 00:00:00 GMT", f"Path={path}"]
+            parts = [
+                f"{name}=",
+                "Max-Age=0",
+                "Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+                f"Path={path}",
+            ]
             if domain:
                 parts.append(f"Domain={domain}")
             if secure:

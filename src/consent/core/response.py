@@ -8,17 +8,17 @@ Pure and synchronous: the ASGI and WSGI shells call it.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from time import time as _time
 
 from ..config import ConsentConfig
 from ..signing import Signer
 from ..state import ConsentState, StateCodec
 from .cookies import CookieMatcher, deletion_headers, parse_cookie_header, parse_set_cookie
 
-__all__ = ["BlockedCookies", "CookiePolicy", "RequestConsent", "Rule"]
+__all__ = ["BlockedCookies", "CookiePolicy", "RequestConsent", "Rule", "scan_head"]
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -43,6 +43,34 @@ class RequestConsent:
     expired_names: tuple[str, ...]
     #: Until when (epoch seconds) this reading stays valid.
     valid_until: float
+
+
+_HTML_PREFIXES = (b"text/html", b"application/xhtml")
+
+
+def scan_head(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bool]:
+    """``(sets_cookies, maybe_html)`` for a response's headers, in one cheap pass.
+
+    Lets the shells forward most responses untouched without building anything.
+    Lowercase names (what ASGI requires) are compared first; other spellings
+    (Django's ``Set-Cookie``) are caught by the length-guarded fallback.
+    """
+    cookies = False
+    ctype = b""
+    for k, v in headers:
+        if k == b"set-cookie":
+            cookies = True
+        elif k == b"content-type":
+            ctype = v
+        elif len(k) == 10:
+            if k.lower() == b"set-cookie":
+                cookies = True
+        elif len(k) == 12 and k.lower() == b"content-type":
+            ctype = v
+    # The substring test is a cheap filter before the exact case-insensitive one.
+    if b"tml" not in ctype and b"TML" not in ctype and b"Tml" not in ctype:
+        return cookies, False
+    return cookies, ctype[:17].lower().startswith(_HTML_PREFIXES)
 
 
 class BlockedCookies:
@@ -81,30 +109,44 @@ class CookiePolicy:
             domains: tuple[str | None, ...] = (None, rule.domain) if rule.domain else (None,)
             paths = ("/", rule.path) if rule.path != "/" else ("/",)
             kind = "exact" if rule.kind == "exact" else "regex"
-            compiled.append((Rule(key, paths, domains), kind, rule.regex() if kind == "regex" else rule.name))
+            compiled.append(
+                (Rule(key, paths, domains), kind, rule.regex() if kind == "regex" else rule.name)
+            )
         self.matcher: CookieMatcher[Rule] = CookieMatcher(compiled)
         self.undecided = ConsentState(granted=self.required)
         self.undecided_gpc = self.codec.with_gpc(self.undecided, self.gpc_opt_out)
-        self._cache: dict[tuple[bytes, bool], RequestConsent] = {}
+        self._cache: dict[bytes, RequestConsent] = {}
+        self._cache_gpc: dict[bytes, RequestConsent] = {}
         self._cache_size = 4096
 
     # -- reading the request ------------------------------------------------------
-    def read(self, cookie_headers: Sequence[bytes], gpc: bool = False, now: float | None = None) -> RequestConsent:
+    def read(
+        self, cookie_headers: Sequence[bytes], gpc: bool = False, now: float | None = None
+    ) -> RequestConsent:
         """The visitor's consent from the values of their ``Cookie`` headers.
 
         Never raises: a missing, malformed, tampered, expired or outdated consent
         cookie means "undecided". Results are cached per distinct header value,
         so a signature is verified once per cookie value.
         """
-        t = time.time() if now is None else now
-        key = (b"; ".join(cookie_headers), gpc)
-        hit = self._cache.get(key)
+        n = len(cookie_headers)
+        return self.read_header(
+            cookie_headers[0] if n == 1 else b"; ".join(cookie_headers), gpc, now
+        )
+
+    def read_header(
+        self, header: bytes, gpc: bool = False, now: float | None = None
+    ) -> RequestConsent:
+        """:meth:`read` for one (joined) ``Cookie`` header value: the hot path."""
+        cache = self._cache_gpc if gpc else self._cache
+        hit = cache.get(header)
+        t = _time() if now is None else now
         if hit is not None and t < hit.valid_until:
             return hit
-        result = self._read(key[0], gpc, t)
-        if len(self._cache) >= self._cache_size:
-            del self._cache[next(iter(self._cache))]
-        self._cache[key] = result
+        result = self._read(header, gpc, t)
+        if len(cache) >= self._cache_size:
+            del cache[next(iter(cache))]
+        cache[header] = result
         return result
 
     def _read(self, header: bytes, gpc: bool, now: float) -> RequestConsent:

@@ -1,0 +1,336 @@
+"""``ConsentWSGIMiddleware``: the same core under PEP 3333.
+
+It wraps ``start_response`` and the body iterable: ``Set-Cookie`` headers are
+filtered as the app calls ``start_response``; for HTML pages the real
+``start_response`` is deferred to the first body chunk so the banner can be
+injected with a correct ``Content-Length``. ``close()`` is always passed on.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any, Protocol
+
+from .banner import Banner
+from .config import ConsentConfig
+from .core.endpoint import (
+    MAX_BODY,
+    Decision,
+    Endpoint,
+    EndpointRequest,
+    EndpointResponse,
+    endpoint_subpath,
+    error,
+)
+from .core.inject import HTMLInjector, body_is_injectable, plan_injection, rewrite_headers
+from .core.page import page_snippets
+from .core.response import BlockedCookies, CookiePolicy, RequestConsent
+from .errors import ConsentError, LogUnavailable
+from .log import LogEntry, LogStore, SyncLogStore, open_store
+
+__all__ = ["ConsentWSGIMiddleware", "get_consent"]
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+Headers = list[tuple[bytes, bytes]]
+
+
+class StartResponse(Protocol):
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = ..., /
+    ) -> Callable[[bytes], object]: ...
+
+
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def get_consent(environ: dict[str, Any]) -> Any:
+    """The visitor's :class:`~consent.state.ConsentState` from a WSGI environ."""
+    try:
+        return environ["consent"]
+    except KeyError:
+        raise ConsentError(
+            "no consent state in this request: is ConsentWSGIMiddleware installed around the app?"
+        ) from None
+
+
+def _environ_headers(environ: dict[str, Any]) -> Headers:
+    headers: Headers = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").lower()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name = key.replace("_", "-").lower()
+        else:
+            continue
+        if value:
+            headers.append((name.encode("latin-1"), str(value).encode("latin-1", "replace")))
+    return headers
+
+
+class ConsentWSGIMiddleware:
+    """The WSGI twin of :class:`consent.ConsentMiddleware`: same behaviour, same endpoint.
+
+    ``app.wsgi_app = ConsentWSGIMiddleware(app.wsgi_app, config=...)``.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        config: ConsentConfig | str | None = None,
+        *,
+        store: LogStore | None = None,
+    ) -> None:
+        if config is None:
+            raise ConsentError(
+                "ConsentWSGIMiddleware needs config=ConsentConfig(...) or a TOML path"
+            )
+        if not isinstance(config, ConsentConfig):
+            config = ConsentConfig.from_toml(config)
+        self.app = app
+        self.config = config
+        self.policy = CookiePolicy(config)
+        self.banner = Banner(config)
+        self.endpoint = Endpoint(config, self.policy, self.banner)
+        self.blocked = BlockedCookies()
+        self._prefix = config.prefix
+        self._store: SyncLogStore | None = SyncLogStore(store) if store is not None else None
+        self._store_open = False
+        self._lock = threading.Lock()
+        self._texts_stored: set[str] = set()
+
+    # -- the consent log ---------------------------------------------------------------
+    def get_store(self) -> SyncLogStore:
+        with self._lock:
+            if self._store is None:
+                self._store = SyncLogStore(open_store(self.config.log))
+            if not self._store_open:
+                try:
+                    self._store.open()
+                except LogUnavailable:
+                    raise
+                except Exception as exc:
+                    raise LogUnavailable(f"cannot open the consent log: {exc}") from exc
+                self._store_open = True
+            return self._store
+
+    def close(self) -> None:
+        """Close the consent log and its background thread."""
+        with self._lock:
+            if self._store is not None and self._store_open:
+                self._store_open = False
+                self._store.close()
+
+    def record(self, decision: Decision) -> None:
+        store = self.get_store()
+        if decision.texts_hash not in self._texts_stored:
+            store.put_texts_sync(decision.texts_hash, decision.texts_json, timeout=30)
+            self._texts_stored.add(decision.texts_hash)
+        for fields in decision.records:
+            store.append_sync(LogEntry(**fields), timeout=30)
+
+    # -- requests ----------------------------------------------------------------------
+    def _read(self, environ: dict[str, Any]) -> RequestConsent:
+        cookie = environ.get("HTTP_COOKIE")
+        gpc_header = environ.get("HTTP_SEC_GPC")
+        # A server joins repeated headers with commas: any "1" among them counts.
+        gpc = (
+            bool(gpc_header)
+            and self.config.gpc
+            and "1" in (v.strip() for v in gpc_header.split(","))
+        )
+        rc = self.policy.read([cookie.encode("latin-1", "replace")] if cookie else [], gpc)
+        environ["consent"] = rc.state
+        return rc
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        rc = self._read(environ)
+        path: str = environ.get("PATH_INFO", "") or ""
+        sub = endpoint_subpath(path, self._prefix, self.config.gpc)
+        if sub is not None:
+            return self._serve_endpoint(environ, start_response, sub, rc)
+        inject = self.config.inject and not any(
+            path.startswith(p) for p in self.config.exclude_paths
+        )
+        responder = _Responder(self, environ, rc, start_response, inject)
+        app_iter = self.app(environ, responder.start_response)
+        if responder.passthrough:
+            return app_iter  # keeps wsgi.file_wrapper and friends intact
+        return responder.iterate(app_iter)
+
+    def _serve_endpoint(
+        self, environ: dict[str, Any], start_response: StartResponse, sub: str, rc: RequestConsent
+    ) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        remote = environ.get("REMOTE_ADDR")
+        req = EndpointRequest(
+            method=method,
+            subpath=sub,
+            headers=_environ_headers(environ),
+            scheme=environ.get("wsgi.url_scheme", "http"),
+            root_path=environ.get("SCRIPT_NAME", ""),
+            client_ip=remote,
+            query=environ.get("QUERY_STRING", "").encode("latin-1", "replace"),
+        )
+        out: EndpointResponse | Decision
+        body = b""
+        if method == "POST":
+            raw_length = environ.get("CONTENT_LENGTH") or ""
+            length = int(raw_length) if raw_length.strip().isdigit() else None
+            if length is not None and length > MAX_BODY:
+                return _respond(
+                    start_response,
+                    error(413, "too_large", f"the body is over {MAX_BODY} bytes"),
+                    method,
+                )
+            stream = environ.get("wsgi.input")
+            body = (
+                stream.read(MAX_BODY + 1 if length is None else length)
+                if stream is not None
+                else b""
+            )
+        out = self.endpoint.handle(req, body, rc.state)
+        if isinstance(out, Decision):
+            try:
+                self.record(out)
+            except LogUnavailable as exc:
+                out = error(
+                    503,
+                    "log_unavailable",
+                    f"your choice could not be recorded, so it was not applied; please retry ({exc})",
+                    [(b"retry-after", b"5")],
+                )
+            else:
+                out = out.response
+        return _respond(start_response, out, method)
+
+
+_REASONS = {
+    200: "OK",
+    303: "See Other",
+    304: "Not Modified",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    503: "Service Unavailable",
+}
+
+
+def _respond(start_response: StartResponse, response: EndpointResponse, method: str) -> list[bytes]:
+    status = f"{response.status} {_REASONS.get(response.status, 'Unknown')}"
+    start_response(
+        status, [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
+    )
+    return [b"" if method == "HEAD" else response.body]
+
+
+class _Responder:
+    """One response on its way out of the WSGI app."""
+
+    def __init__(
+        self,
+        mw: ConsentWSGIMiddleware,
+        environ: dict[str, Any],
+        rc: RequestConsent,
+        start_response: StartResponse,
+        inject: bool,
+    ) -> None:
+        self.mw = mw
+        self.environ = environ
+        self.rc = rc
+        self.real_start = start_response
+        self.inject = inject
+        self.started = False
+        #: True once start_response was forwarded with nothing left to do to the body.
+        self.passthrough = False
+        self.pending: tuple[str, Headers, str, ExcInfo | None] | None = None
+        self.injector: HTMLInjector | None = None
+        self.write: Callable[[bytes], object] | None = None
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Callable[[bytes], object]:
+        if exc_info is not None and self.started:
+            raise exc_info[1].with_traceback(exc_info[2])
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        filtered, blocked = self.mw.policy.filter_headers(raw, self.rc.state, self.rc.expire)
+        if blocked:
+            self.mw.blocked.add(blocked)
+        method = self.environ.get("REQUEST_METHOD", "GET").upper()
+        code = int(status.split(" ", 1)[0]) if status[:3].isdigit() else 0
+        charset = plan_injection(method, code, filtered) if self.inject else None
+        if charset is not None:
+            # Deferred to the first body chunk: a UTF-16/32 byte-order mark there
+            # means the page cannot take the snippet.
+            self.pending = (status, filtered, charset, exc_info)
+            return self._write
+        self.started = True
+        self.passthrough = True
+        self.write = self.real_start(status, _str_headers(filtered), exc_info)
+        return self.write
+
+    def _write(self, data: bytes) -> None:
+        # The legacy write() callable: the data goes out through the same path.
+        for out in self._process(data):
+            if self.write is not None and out:
+                self.write(out)
+
+    def _flush_start(self, first: bytes) -> None:
+        assert self.pending is not None
+        status, headers, charset, exc_info = self.pending
+        self.pending = None
+        if first and body_is_injectable(first):
+            head, body = self._snippets(headers, charset)
+            self.injector = HTMLInjector(body, head=head, window=self.mw.config.inject_window)
+            headers = rewrite_headers(headers, self.injector.added)
+        self.started = True
+        self.write = self.real_start(status, _str_headers(headers), exc_info)
+
+    def _process(self, chunk: bytes) -> Iterator[bytes]:
+        if self.pending is not None:
+            if not chunk:
+                return
+            self._flush_start(chunk)
+        if self.injector is not None:
+            yield self.injector.feed(chunk)
+        else:
+            yield chunk
+
+    def iterate(self, app_iter: Iterable[bytes]) -> Iterator[bytes]:
+        try:
+            for chunk in app_iter:
+                for out in self._process(chunk):
+                    if out:
+                        yield out
+            if self.pending is not None:
+                self._flush_start(b"")
+            if self.injector is not None:
+                tail = self.injector.finish()
+                if tail:
+                    yield tail
+        finally:
+            close = getattr(app_iter, "close", None)
+            if close is not None:
+                close()
+
+    def _snippets(self, headers: Headers, charset: str) -> tuple[bytes, bytes]:
+        env = self.environ
+        return page_snippets(
+            self.mw.banner,
+            self.rc.state,
+            headers,
+            charset=charset,
+            accept_language=env.get("HTTP_ACCEPT_LANGUAGE"),
+            query=env.get("QUERY_STRING", ""),
+            root_path=env.get("SCRIPT_NAME", ""),
+            path=env.get("PATH_INFO", ""),
+            prefix=self.mw.config.prefix,
+        )
+
+
+def _str_headers(headers: Headers) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
