@@ -133,13 +133,9 @@ class ConsentWSGIMiddleware:
     # -- requests ----------------------------------------------------------------------
     def _read(self, environ: dict[str, Any]) -> RequestConsent:
         cookie = environ.get("HTTP_COOKIE")
-        gpc_header = environ.get("HTTP_SEC_GPC")
+        gpc_header: str = environ.get("HTTP_SEC_GPC") or ""
         # A server joins repeated headers with commas: any "1" among them counts.
-        gpc = (
-            bool(gpc_header)
-            and self.config.gpc
-            and "1" in (v.strip() for v in gpc_header.split(","))
-        )
+        gpc = self.config.gpc and "1" in (v.strip() for v in gpc_header.split(","))
         rc = self.policy.read([cookie.encode("latin-1", "replace")] if cookie else [], gpc)
         environ["consent"] = rc.state
         return rc
@@ -157,7 +153,7 @@ class ConsentWSGIMiddleware:
         app_iter = self.app(environ, responder.start_response)
         if responder.passthrough:
             return app_iter  # keeps wsgi.file_wrapper and friends intact
-        return responder.iterate(app_iter)
+        return _Body(responder, app_iter)
 
     def _serve_endpoint(
         self, environ: dict[str, Any], start_response: StartResponse, sub: str, rc: RequestConsent
@@ -185,11 +181,17 @@ class ConsentWSGIMiddleware:
                     method,
                 )
             stream = environ.get("wsgi.input")
-            body = (
-                stream.read(MAX_BODY + 1 if length is None else length)
-                if stream is not None
-                else b""
-            )
+            if stream is None:
+                body = b""
+            elif length is not None:
+                body = stream.read(length)
+            elif environ.get("wsgi.input_terminated"):
+                # A chunked request the server ends with EOF: read one byte past the cap.
+                body = stream.read(MAX_BODY + 1)
+            else:
+                # PEP 3333: without Content-Length the input need not end; reading
+                # it would block until the client gives up. Treat it as empty.
+                body = b""
         out = self.endpoint.handle(req, body, rc.state)
         if isinstance(out, Decision):
             try:
@@ -244,6 +246,7 @@ class _Responder:
         self.rc = rc
         self.real_start = start_response
         self.inject = inject
+        #: True once the server's start_response was called.
         self.started = False
         #: True once start_response was forwarded with nothing left to do to the body.
         self.passthrough = False
@@ -254,12 +257,17 @@ class _Responder:
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
     ) -> Callable[[bytes], object]:
-        if exc_info is not None and self.started:
-            raise exc_info[1].with_traceback(exc_info[2])
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         filtered, blocked = self.mw.policy.filter_headers(raw, self.rc.state, self.rc.expire)
         if blocked:
             self.mw.blocked.add(blocked)
+        if exc_info is not None and self.started:
+            # An error page replacing a response already handed to the server. Only
+            # the server knows whether the headers went out: it re-raises if they
+            # did (PEP 3333), else it takes these headers, sent as they are.
+            self.injector = None
+            self.write = self.real_start(status, _str_headers(filtered), exc_info)
+            return self.write
         method = self.environ.get("REQUEST_METHOD", "GET").upper()
         code = int(status.split(" ", 1)[0]) if status[:3].isdigit() else 0
         charset = plan_injection(method, code, filtered) if self.inject else None
@@ -268,6 +276,7 @@ class _Responder:
             # means the page cannot take the snippet.
             self.pending = (status, filtered, charset, exc_info)
             return self._write
+        self.pending = None  # an error page replacing a deferred one
         self.started = True
         self.passthrough = True
         self.write = self.real_start(status, _str_headers(filtered), exc_info)
@@ -275,9 +284,9 @@ class _Responder:
 
     def _write(self, data: bytes) -> None:
         # The legacy write() callable: the data goes out through the same path.
-        for out in self._process(data):
-            if self.write is not None and out:
-                self.write(out)
+        out = self.process(data)
+        if out and self.write is not None:
+            self.write(out)
 
     def _flush_start(self, first: bytes) -> None:
         assert self.pending is not None
@@ -290,32 +299,23 @@ class _Responder:
         self.started = True
         self.write = self.real_start(status, _str_headers(headers), exc_info)
 
-    def _process(self, chunk: bytes) -> Iterator[bytes]:
+    def process(self, chunk: bytes) -> bytes | None:
+        """What to pass on for one chunk of the app's body; ``None`` while still deferred."""
         if self.pending is not None:
             if not chunk:
-                return
+                return None
             self._flush_start(chunk)
         if self.injector is not None:
-            yield self.injector.feed(chunk)
-        else:
-            yield chunk
+            return self.injector.feed(chunk)
+        return chunk
 
-    def iterate(self, app_iter: Iterable[bytes]) -> Iterator[bytes]:
-        try:
-            for chunk in app_iter:
-                for out in self._process(chunk):
-                    if out:
-                        yield out
-            if self.pending is not None:
-                self._flush_start(b"")
-            if self.injector is not None:
-                tail = self.injector.finish()
-                if tail:
-                    yield tail
-        finally:
-            close = getattr(app_iter, "close", None)
-            if close is not None:
-                close()
+    def finish(self) -> bytes:
+        """What is left once the app's body has ended."""
+        if self.pending is not None:
+            self._flush_start(b"")
+        if self.injector is not None:
+            return self.injector.finish()
+        return b""
 
     def _snippets(self, headers: Headers, charset: str) -> tuple[bytes, bytes]:
         env = self.environ
@@ -330,6 +330,53 @@ class _Responder:
             path=env.get("PATH_INFO", ""),
             prefix=self.mw.config.prefix,
         )
+
+
+class _Body:
+    """The app's body iterable, passed through a :class:`_Responder`.
+
+    A class rather than a generator: a server may call ``close()`` before
+    iterating at all (client gone, error), and an unstarted generator's ``close()``
+    would never reach the app's.
+    """
+
+    __slots__ = ("_app_iter", "_done", "_it", "_responder")
+
+    def __init__(self, responder: _Responder, app_iter: Iterable[bytes]) -> None:
+        self._responder = responder
+        self._app_iter = app_iter
+        self._it: Iterator[bytes] | None = None
+        self._done = False
+
+    def __iter__(self) -> _Body:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._done:
+            raise StopIteration
+        if self._it is None:
+            self._it = iter(self._app_iter)
+        responder = self._responder
+        while True:
+            try:
+                chunk = next(self._it)
+            except StopIteration:
+                self._done = True
+                tail = responder.finish()
+                if tail:
+                    return tail
+                raise
+            out = responder.process(chunk)
+            # Every chunk of the app yields one (maybe empty) chunk, so a stream is
+            # never held up (PEP 3333), except while the start is still deferred:
+            # a server may not receive body bytes before start_response.
+            if out is not None:
+                return out
+
+    def close(self) -> None:
+        close = getattr(self._app_iter, "close", None)
+        if close is not None:
+            close()
 
 
 def _str_headers(headers: Headers) -> list[tuple[str, str]]:
