@@ -27,10 +27,18 @@ EXPECTED = (
 
 
 def run(
-    chunks: list[bytes], *, head: bytes = HEAD, body: bytes = BODY, window: int = 65536
+    chunks: list[bytes],
+    *,
+    head: bytes = HEAD,
+    body: bytes = BODY,
+    window: int = 65536,
+    last_to_finish: bool = False,
 ) -> bytes:
+    """Feed ``chunks``; with ``last_to_finish`` the last one goes to ``finish()``."""
     inj = HTMLInjector(body, head=head, window=window)
-    return b"".join([inj.feed(c) for c in chunks]) + inj.finish()
+    last = chunks[-1] if last_to_finish and chunks else b""
+    fed = chunks[:-1] if last_to_finish else chunks
+    return b"".join([inj.feed(c) for c in fed]) + inj.finish(last)
 
 
 # -- a reference implementation, written for clarity, not speed ------------------
@@ -99,6 +107,10 @@ def test_one_chunk() -> None:
     assert run([PAGE]) == EXPECTED
 
 
+def test_whole_body_to_finish() -> None:
+    assert HTMLInjector(BODY, head=HEAD).finish(PAGE) == EXPECTED
+
+
 def test_reference_agrees_with_hand_written_expectation() -> None:
     assert reference(PAGE, HEAD, BODY) == EXPECTED
 
@@ -129,6 +141,17 @@ def test_close_body_inside_script_split_across_chunks() -> None:
     page = b"<body><script>s='</body>'</script>" + b"x" * 100 + b"</body>"
     for cut in range(len(page)):
         assert run(split(page, [cut]), head=b"") == page[:-7] + BODY + b"</body>"
+
+
+@pytest.mark.parametrize("from_end", [7, 8, 300, *range(505, 525), 1000, 2999])
+def test_close_body_anywhere_in_a_big_chunk(from_end: int) -> None:
+    # Big chunks are searched in their last 512 bytes first, then in the rest.
+    page = bytearray(b"x" * 3000)
+    page[-from_end : len(page) - from_end + 7] = b"</bODY>"
+    c = len(page) - from_end
+    expected = page[:c] + HEAD + BODY + page[c:]
+    assert run([bytes(page)]) == expected
+    assert run([bytes(page)], last_to_finish=True) == expected
 
 
 def test_no_close_body_appends_both_snippets() -> None:
@@ -187,13 +210,16 @@ def test_window_must_be_positive() -> None:
         (b"<!-- <head>", b"<!-- <head>H"),  # unterminated comment: no head tag
         (b"<head data-x='a>b' data-y=\"c>'d\">", b"<head data-x='a>b' data-y=\"c>'d\">H"),
         (b"<head data-x='a>", b"<head data-x='a>H"),  # unterminated quote
+        (b"<head a='x\"y' b=\"p'q\">", b"<head a='x\"y' b=\"p'q\">H"),
+        (b"<head b=\"p'q\" a='x\"y'>", b"<head b=\"p'q\" a='x\"y'>H"),
         (b"<head", b"<headH"),
         (b"<head><head>", b"<head>H<head>"),
     ],
 )
 def test_head_tag(page: bytes, expected: bytes) -> None:
-    for cut in range(len(page) + 1):
-        assert run(split(page, [cut]), head=b"H", body=b"") == expected, cut
+    for cut, last_to_finish in itertools.product(range(len(page) + 1), (False, True)):
+        chunks = split(page, [cut])
+        assert run(chunks, head=b"H", body=b"", last_to_finish=last_to_finish) == expected, cut
 
 
 def test_head_split_byte_by_byte() -> None:
@@ -203,8 +229,9 @@ def test_head_split_byte_by_byte() -> None:
 
 def test_head_outside_the_window_goes_with_body() -> None:
     page = b"x" * 100 + b"<head></head><body></body>"
-    out = run([page], window=100)
-    assert out == b"x" * 100 + b"<head></head><body>" + HEAD + BODY + b"</body>"
+    expected = b"x" * 100 + b"<head></head><body>" + HEAD + BODY + b"</body>"
+    assert run([page], window=100) == expected
+    assert run([page], window=100, last_to_finish=True) == expected
 
 
 def test_head_tag_must_end_within_the_window() -> None:
@@ -216,6 +243,7 @@ def test_head_tag_must_end_within_the_window() -> None:
 def test_head_found_after_a_close_body_candidate() -> None:
     page = b"</body><head>x"
     assert run([page]) == BODY + b"</body><head>" + HEAD + b"x"
+    assert run([page], last_to_finish=True) == BODY + b"</body><head>" + HEAD + b"x"
     assert run([bytes([b]) for b in page]) == BODY + b"</body><head>" + HEAD + b"x"
 
 
@@ -283,6 +311,7 @@ def test_candidate_far_back_is_given_up() -> None:
 def test_candidate_followed_by_a_huge_chunk_is_given_up() -> None:
     page = b"</body>" + b"y" * 300
     assert run([page], head=b"", window=64) == page + BODY
+    assert run([page], head=b"", window=64, last_to_finish=True) == page + BODY
     assert run([b"a", page], head=b"", window=64) == b"a" + page + BODY
 
 
@@ -321,37 +350,42 @@ def chunked(
     return page, split(page, cuts)
 
 
-@given(chunked())
-@settings(max_examples=600)
-def test_matches_reference_when_page_fits_the_window(case: tuple[bytes, list[bytes]]) -> None:
-    page, chunks = case
-    assert run(chunks) == reference(page, HEAD, BODY)
-
-
-@given(chunked(), st.integers(1, 80))
-@settings(max_examples=600)
-def test_any_window_inserts_each_snippet_exactly_once(
-    case: tuple[bytes, list[bytes]], window: int
+@given(chunked(), st.booleans())
+@settings(max_examples=800)
+def test_matches_reference_when_page_fits_the_window(
+    case: tuple[bytes, list[bytes]], last_to_finish: bool
 ) -> None:
     page, chunks = case
-    head, body = b"\x00\x01H\x01\x00", b"\x00\x02B\x02\x00"
-    inj = HTMLInjector(body, head=head, window=window)
-    out = b"".join([inj.feed(c) for c in chunks]) + inj.finish()
-    assert len(out) == len(page) + inj.added
-    if head not in page and body not in page:
-        assert out.count(head) == out.count(body) == 1
-        assert out.replace(head, b"").replace(body, b"") == page
-        b = out.index(body) + len(body)
-        assert out[b : b + 7].lower() == b"</body>" or b == len(out)
+    assert run(chunks, last_to_finish=last_to_finish) == reference(page, HEAD, BODY)
+
+
+# Snippets made of bytes the pages below never contain, so they can be found again.
+MARKED_HEAD, MARKED_BODY = b"\x01H\x01", b"\x02B\x02"
+unmarked = html_bytes.map(lambda page: page.translate(None, b"\x01\x02"))
+
+
+@given(chunked(unmarked), st.integers(1, 80), st.booleans())
+@settings(max_examples=800)
+def test_any_window_inserts_each_snippet_exactly_once(
+    case: tuple[bytes, list[bytes]], window: int, last_to_finish: bool
+) -> None:
+    page, chunks = case
+    head, body = MARKED_HEAD, MARKED_BODY
+    out = run(chunks, head=head, body=body, window=window, last_to_finish=last_to_finish)
+    assert len(out) == len(page) + len(head) + len(body)
+    assert out.count(head) == out.count(body) == 1
+    assert out.replace(head, b"").replace(body, b"") == page
+    b = out.index(body) + len(body)
+    assert out[b : b + 7].lower() == b"</body>" or b == len(out)
     if window > len(page):
         assert out == reference(page, head, body, window)
 
 
 @given(st.lists(st.binary(max_size=200), max_size=10), st.integers(1, 300))
 def test_never_raises_on_arbitrary_bytes(chunks: list[bytes], window: int) -> None:
-    inj = HTMLInjector(BODY, head=HEAD, window=window)
-    out = b"".join([inj.feed(c) for c in chunks]) + inj.finish()
-    assert len(out) == sum(map(len, chunks)) + inj.added
+    for last_to_finish in (False, True):
+        out = run(chunks, window=window, last_to_finish=last_to_finish)
+        assert len(out) == sum(map(len, chunks)) + len(HEAD) + len(BODY)
 
 
 # -- plan_injection --------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import re
 from collections.abc import Sequence
 
 __all__ = [
@@ -155,7 +156,7 @@ _KEEP = len(_CLOSE) - 1  # the longest proper prefix of </body> a chunk can end 
 # Where the head snippet stands.
 _SEARCHING = 0
 _FOUND = 1  # position known, not yet emitted
-_DONE = 2  # emitted
+_DONE = 2  # emitted (or empty)
 _MISSING = 3  # no <head> tag in the window: goes out together with the body snippet
 
 # What the <head> scanner is inside of.
@@ -163,13 +164,15 @@ _TEXT = 0
 _COMMENT = 1
 _TAG = 2
 
-# Bytes that end a tag name: <head>, <head lang=…>, <head/> match; <header> doesn't.
-_TAG_NAME_END = frozenset(b"\t\n\x0c\r />")
+# The start of a comment or of a <head> tag: the byte after "<head" must end the
+# tag name, so <head>, <head lang=…> and <head/> match and <header> does not. The
+# group takes the rest of a tag without quotes, the usual case, in the same call.
+# A regex over the raw bytes finds it without a lowercased copy of the page.
+_HEAD_OR_COMMENT = re.compile(rb"<(?:!--|head(?=[\t\n\x0c\r />])([^>\"']*>)?)", re.IGNORECASE)
 
-# The <head> tag is almost always in the first few hundred bytes and </body> in the
-# last few hundred, so both searches lowercase small blocks first and grow them:
-# a 20 KB page costs two 512-byte lower() calls, not a pass over the whole page.
-_FIRST_BLOCK = 512
+# </body> is almost always in the last few hundred bytes of a page, so a big chunk
+# is searched in its tail first: a 20 KB page costs a 512-byte lower(), not 20 KB.
+_TAIL = 512
 
 
 class HTMLInjector:
@@ -186,7 +189,8 @@ class HTMLInjector:
     Bytes are held back only from the most recent ``</body>`` candidate on (a later
     one may follow) plus up to six bytes that may begin one. When the held part
     outgrows ``window`` without a new candidate, it is sent and that candidate is
-    forgotten, so memory stays bounded and long streams are never stalled.
+    forgotten (the snippet then goes before a later ``</body>`` or at the end), so
+    memory stays bounded and long streams are never stalled.
     """
 
     __slots__ = (
@@ -211,9 +215,9 @@ class HTMLInjector:
         self._head = head
         self._window = window
         self._state = _SEARCHING if head else _DONE
-        self._head_at = 0  # absolute input offset of the head snippet, once _FOUND
+        self._head_at = 0  # input offset of the head snippet, once _FOUND
         self._scan = _TEXT
-        self._carry = b""  # lowercased bytes the <head> scan must see again
+        self._carry = b""  # the end of the last chunk, which the <head> scan must see again
         self._quote = b""  # the quote an attribute value of <head …> is open with
         self._seen = 0  # input bytes fed so far
         self._held = bytearray()  # input not yet emitted; it starts at offset _pos
@@ -238,30 +242,53 @@ class HTMLInjector:
         """End of body: return the rest, with the snippets placed.
 
         ``chunk`` is an optional last chunk: ``finish(last)`` equals
-        ``feed(last) + finish()`` but copies the page once, not twice.
+        ``feed(last) + finish()``, only faster; for a body that comes in one piece,
+        ``finish(body)`` alone is the fastest path.
         """
+        if chunk and not self._seen:
+            return self._whole(chunk)
         out = self._feed(chunk) if chunk else []
-        if self._state == _SEARCHING:
-            self._state = _MISSING
         pos = self._pos
         held = self._held
         self._held = bytearray()
         self._pos = self._seen
-        tail: list[_Buf] = []
-        if self._state == _MISSING:
-            tail.append(self._head)
+        tail: list[_Buf] = [self._body]
+        if self._state == _SEARCHING or self._state == _MISSING:
+            tail.insert(0, self._head)
             self._state = _DONE
-        tail.append(self._body)
         if self._cand:
             self._cand = False
-            # The head snippet sits before the body snippet when both fall on the
-            # same offset, as the reference order "after <head>, before </body>" says.
-            out += self._place_head(pos, [])
+            # A head tag ending right at the candidate was placed when the bytes
+            # before the candidate went out, so a pending head lies inside `held`.
             out += tail
             out += self._place_head(pos, [held])
         else:
             out += self._place_head(pos, [held])
             out += tail
+        return b"".join(out)
+
+    def _whole(self, page: bytes) -> bytes:
+        # The whole body in one call: the same placement as feed() + finish(),
+        # without the bookkeeping that streaming needs.
+        n = len(page)
+        self._seen = self._pos = n
+        if self._state == _SEARCHING:
+            self._find_head(page, 0)
+        c = _rfind_close(page)
+        if c < 0 or n - c > self._window:
+            c = n
+        view = memoryview(page)
+        head, body = self._head, self._body
+        out: list[_Buf]
+        if self._state != _FOUND:
+            out = [view[:c], body, view[c:]]
+            if self._state != _DONE:
+                out.insert(1, head)
+        elif (h := self._head_at) <= c:
+            out = [view[:h], head, view[h:c], body, view[c:]]
+        else:
+            out = [view[:c], body, view[c:h], head, view[h:]]
+        self._state = _DONE
         return b"".join(out)
 
     def _feed(self, chunk: bytes) -> list[_Buf]:
@@ -299,13 +326,13 @@ class HTMLInjector:
         pos = self._pos
         emit = total - keep
         self._pos = pos + emit
-        view = memoryview(chunk)
         out: list[_Buf]
-        if emit >= hn:
-            if not hn:
-                out = [chunk if emit == n else view[:emit]]
-            else:
-                out = [held, view[: emit - hn]]
+        if emit == total:
+            out = [held, chunk] if hn else [chunk]
+            self._held = bytearray()
+        elif emit >= hn:
+            view = memoryview(chunk)
+            out = [held, view[: emit - hn]] if hn else [view[:emit]]
             self._held = bytearray(view[emit - hn :])
         else:
             out = [held[:emit]]
@@ -325,79 +352,77 @@ class HTMLInjector:
                 self._state = _DONE
                 return out
             at -= size
-        if at == 0:  # right at the end of an empty span
-            out.append(self._head)
-            self._state = _DONE
         return out
 
     def _find_head(self, chunk: bytes, base: int) -> None:
-        # Only the first `window` input bytes are searched.
-        limit = min(len(chunk), self._window - base)
-        start = 0
-        size = _FIRST_BLOCK
-        while start < limit:
-            end = min(limit, start + size)
-            carry = self._carry
-            if self._scan_head(carry + chunk[start:end].lower(), base + start - len(carry)):
+        # Only the first `window` input bytes are searched; the scan is given up
+        # (state _MISSING) once they have all been seen, so `end` is positive here.
+        end = self._window - base
+        carry = self._carry
+        if carry:  # rare: the last chunk ended inside "<head" or "-->"
+            self._carry = b""
+            data = carry + chunk[:end]
+            if self._scan_head(data, len(data), base - len(carry)):
                 return
-            start = end
-            size <<= 2
-        if base + len(chunk) >= self._window:
+        elif self._scan_head(chunk, min(end, len(chunk)), base):
+            return
+        if len(chunk) >= end:
             self._state = _MISSING
 
-    def _scan_head(self, low: bytes, base: int) -> bool:
-        """Advance the ``<head>`` scan over ``low`` (lowercased, at input offset ``base``).
+    def _scan_head(self, data: bytes, end: int, base: int) -> bool:
+        """Advance the ``<head>`` scan over ``data[:end]``, which starts at input offset ``base``.
 
-        Returns True once the tag is found; otherwise keeps in ``_carry`` what the
-        next block must start with.
+        Returns True once the tag is found; otherwise keeps in ``_carry`` the bytes
+        the next chunk must be searched together with.
         """
-        n = len(low)
         i = 0
         while True:
             if self._scan == _TEXT:
-                h = low.find(b"<head", i)
-                c = low.find(b"<!--", i, n if h < 0 else h)
-                if c >= 0:
+                m = _HEAD_OR_COMMENT.search(data, i, end)
+                if m is None:
+                    # Keep a trailing "<", "<h" … "<head" or "<!", "<!-".
+                    lt = data.rfind(b"<", max(i, end - 5), end)
+                    if lt >= 0:
+                        rest = data[lt:end].lower()
+                        if b"<head".startswith(rest) or b"<!-".startswith(rest):
+                            self._carry = rest
+                    return False
+                if m.group(1) is not None:
+                    self._head_at = base + m.end()
+                    self._state = _FOUND
+                    return True
+                if m.end() - m.start() == 4:  # "<!--"
                     self._scan = _COMMENT
-                    i = c + 2  # "<!-->" and "<!--->" are complete comments
-                elif h < 0:
-                    self._carry = low[max(i, n - 4) :]
-                    return False
-                elif h + 5 >= n:
-                    self._carry = low[h:]
-                    return False
-                elif low[h + 5] not in _TAG_NAME_END:
-                    i = h + 1
-                else:
+                    i = m.start() + 2  # "<!-->" and "<!--->" are complete comments
+                else:  # a quote, or the tag goes on in the next chunk
                     self._scan = _TAG
-                    i = h + 5
+                    i = m.end()
             elif self._scan == _COMMENT:
-                e = low.find(b"-->", i)
+                e = data.find(b"-->", i, end)
                 if e < 0:
-                    self._carry = low[max(i, n - 2) :]
+                    rest = data[max(i, end - 2) : end]
+                    self._carry = rest[len(rest.rstrip(b"-")) :]
                     return False
                 self._scan = _TEXT
                 i = e + 3
             else:
                 if self._quote:
-                    q = low.find(self._quote, i)
+                    q = data.find(self._quote, i, end)
                     if q < 0:
-                        self._carry = b""
                         return False
                     self._quote = b""
                     i = q + 1
-                gt = low.find(b">", i)
-                stop = n if gt < 0 else gt
-                q = _first(low.find(b'"', i, stop), low.find(b"'", i, stop))
+                gt = data.find(b">", i, end)
+                stop = end if gt < 0 else gt
+                q = _first(data.find(b'"', i, stop), data.find(b"'", i, stop))
                 if q >= 0:
-                    self._quote = low[q : q + 1]
+                    self._quote = data[q : q + 1]
                     i = q + 1
                 elif gt >= 0:
                     self._head_at = base + gt + 1
                     self._state = _FOUND
                     return True
                 else:
-                    self._carry = b""
                     return False
 
 
@@ -412,17 +437,14 @@ def _first(a: int, b: int) -> int:
 
 def _rfind_close(data: bytes) -> int:
     """Offset of the last ``</body>`` in ``data`` (any case), or -1."""
-    end = len(data)
-    size = _FIRST_BLOCK
-    while end > 0:
-        start = end - size if end > size else 0
-        # Blocks overlap by six bytes so a match straddling two blocks is seen.
-        i = data[start : end + _KEEP].lower().rfind(_CLOSE)
+    n = len(data)
+    if n > 4 * _TAIL:
+        i = data[n - _TAIL :].lower().rfind(_CLOSE)
         if i >= 0:
-            return start + i
-        end = start
-        size <<= 2
-    return -1
+            return n - _TAIL + i
+        # The rest overlaps the tail by six bytes, for a match across the seam.
+        return data[: n - _TAIL + _KEEP].lower().rfind(_CLOSE)
+    return data.lower().rfind(_CLOSE)
 
 
 def _partial_close(tail: bytes) -> int:
