@@ -218,6 +218,12 @@ class PostgresStore(StoreBase):
                 for (_, _, fut), result in zip(batch, results, strict=True):
                     if not fut.done():  # a cancelled caller; its record still counts
                         fut.set_result(result)
+        # An append that raced with close() must not wait forever.
+        closed = LogUnavailable(f"consent log {self.url} is closed")
+        while not q.empty():
+            item = q.get_nowait()
+            if item is not _STOP and not item[2].done():
+                item[2].set_exception(closed)
 
     async def _commit(self, batch: list[tuple[str, Any, Any]], writer: str) -> list[Any]:
         results: list[Any] = [None] * len(batch)

@@ -258,6 +258,15 @@ class SQLiteStore(StoreBase):
                     op.settle(result)
         if conn is not None:
             conn.close()
+        # An append that raced with close() must not wait forever.
+        closed = LogUnavailable(f"consent log {self.url} is closed")
+        while True:
+            try:
+                item = q.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, _Op):
+                item.settle(error=closed)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Op], writer: str) -> list[Any]:
         results: list[Any] = [None] * len(batch)
