@@ -237,7 +237,7 @@ def test_gpc_note_is_translated(banner: Banner) -> None:
     note = the_banner(render(banner, replace(UNDECIDED, gpc=True), "de")).find(
         data_consent_gpc=True
     )
-    assert "Global Privacy Control" in note.text and "Marketing" in note.text
+    assert "Global-Privacy-Control" in note.text and "Marketing" in note.text
     assert "honoured" not in note.text
 
 
