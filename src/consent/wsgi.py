@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
+from wsgiref.types import StartResponse, WSGIApplication
 
 from .banner import Banner
 from .config import ConsentConfig
@@ -32,17 +33,10 @@ from .log import LogEntry, LogStore, SyncLogStore, open_store
 
 __all__ = ["ConsentWSGIMiddleware", "get_consent"]
 
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 Headers = list[tuple[bytes, bytes]]
-
-
-class StartResponse(Protocol):
-    def __call__(
-        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = ..., /
-    ) -> Callable[[bytes], object]: ...
-
-
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+# PEP 3333's types as typeshed spells them, so Flask's and Django's apps fit.
+WSGIApp = WSGIApplication
 
 
 def get_consent(environ: dict[str, Any]) -> Any:
@@ -261,6 +255,8 @@ class _Responder:
         filtered, blocked = self.mw.policy.filter_headers(raw, self.rc.state, self.rc.expire)
         if blocked:
             self.mw.blocked.add(blocked)
+        if exc_info is not None and exc_info[0] is None:
+            exc_info = None
         if exc_info is not None and self.started:
             # An error page replacing a response already handed to the server. Only
             # the server knows whether the headers went out: it re-raises if they
