@@ -327,7 +327,7 @@ def test_pitfall_10_lifespan_reaches_the_app() -> None:
     assert events == ["startup", "shutdown"]
 
 
-def test_pitfall_10_websocket_echo_and_accept_headers_filtered() -> None:
+async def test_pitfall_10_websocket_echo_and_accept_headers_filtered() -> None:
     async def ws(websocket: WebSocket) -> None:
         assert not get_consent(websocket).decided
         await websocket.accept(headers=[(b"set-cookie", b"session=1"), (b"set-cookie", b"_fbp=2")])
@@ -335,21 +335,26 @@ def test_pitfall_10_websocket_echo_and_accept_headers_filtered() -> None:
         await websocket.send_text(text.upper())
         await websocket.close()
 
-    seen: list[Any] = []
-    inner = mw(Starlette(routes=[WebSocketRoute("/ws", ws)]))
+    from .harness import make_scope
 
-    async def spy(scope: Any, receive: Any, send: Any) -> None:
-        async def spy_send(message: Any) -> None:
-            seen.append(message)
-            await send(message)
+    incoming = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.receive", "text": "hello"},
+        {"type": "websocket.disconnect", "code": 1000},
+    ]
+    sent: list[Any] = []
 
-        await inner(scope, receive, spy_send)
+    async def receive() -> Any:
+        return incoming.pop(0)
 
-    with TestClient(spy).websocket_connect("/ws") as conn:
-        conn.send_text("hello")
-        assert conn.receive_text() == "HELLO"
-    accept = next(m for m in seen if m["type"] == "websocket.accept")
-    assert [v for k, v in accept["headers"] if k == b"set-cookie"] == [b"session=1"]
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    app = mw(Starlette(routes=[WebSocketRoute("/ws", ws)]))
+    await app(make_scope(path="/ws", kind="websocket", scheme="ws"), receive, send)
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
+    assert [v for k, v in sent[0]["headers"] if k == b"set-cookie"] == [b"session=1"]
+    assert sent[1]["text"] == "HELLO"
 
 
 async def test_pitfall_13_streaming_response_passes_at_once() -> None:
