@@ -36,8 +36,11 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
+# The whole suite runs under coverage so that the sans-IO core's promise holds:
+# every branch of src/consent/core is exercised by the tests.
 pytest: $(VENV)/.installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m coverage run --branch --source=consent.core -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m coverage report --show-missing --fail-under=100
 
 docs: $(VENV)/.installed
 	@if [ -f mkdocs.yml ]; then $(BIN)/mkdocs build --strict --quiet --site-dir build/site; fi
