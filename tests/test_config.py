@@ -1,0 +1,221 @@
+"""Configuration: validation names the field and the fix."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import pytest
+
+from consent.config import Category, ConsentConfig, CookieRule
+from consent.errors import ConfigError
+
+from .conftest import SECRET
+
+
+def build(**kw: Any) -> ConsentConfig:
+    data: dict[str, Any] = {
+        "secret_key": SECRET,
+        "categories": [
+            {"key": "necessary", "required": True, "cookies": ["session"]},
+            {"key": "analytics"},
+        ],
+    }
+    data.update(kw)
+    return ConsentConfig.from_mapping(data)
+
+
+def problems(**kw: Any) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as exc:
+        build(**kw)
+    return exc.value.problems
+
+
+def test_a_valid_config_and_its_derived_values() -> None:
+    c = build(cookies=[{"name": "_ga", "category": "analytics", "domain": ".example.com"}])
+    assert c.required_keys == {"necessary"}
+    assert c.optional_keys == ("analytics",)
+    assert [(k, r.name) for k, r in c.rules()] == [("necessary", "session"), ("analytics", "_ga")]
+    assert c.max_age == 180 * 86400 and c.unknown_cookies == "block" and c.prefix == "/_consent"
+
+
+def test_secret_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONSENT_SECRET_KEY", "new-key-0123456789abc, old-key-0123456789abc")
+    c = ConsentConfig(categories=[Category(key="necessary", required=True)])
+    assert c.secret_keys() == ["new-key-0123456789abc", "old-key-0123456789abc"]
+
+
+def test_no_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CONSENT_SECRET_KEY", raising=False)
+    [(loc, msg)] = problems(secret_key=[])
+    assert loc == "secret_key" and "consent keygen" in msg and "CONSENT_SECRET_KEY" in msg
+
+
+def test_short_secret_key() -> None:
+    [(loc, msg)] = problems(secret_key="short")
+    assert loc == "secret_key[0]" and "16 characters" in msg
+
+
+def test_duplicate_category_keys() -> None:
+    [(loc, msg)] = problems(categories=[{"key": "analytics"}, {"key": "analytics"}])
+    assert loc == "categories[1].key" and "categories[0]" in msg
+
+
+def test_category_key_must_be_a_slug() -> None:
+    [(loc, msg)] = problems(categories=[{"key": "Analytics Stuff"}])
+    assert loc == "categories[0].key" and "lowercase slug" in msg
+
+
+def test_cookie_claimed_by_two_categories() -> None:
+    [(_, msg)] = problems(
+        categories=[{"key": "a", "cookies": ["x"]}, {"key": "b", "cookies": ["x"]}]
+    )
+    assert "'x' is claimed by categories 'a' and 'b'" in msg
+
+
+def test_exact_name_matched_by_another_categorys_glob() -> None:
+    [(_, msg)] = problems(
+        categories=[{"key": "a", "cookies": ["_ga_1"]}, {"key": "b", "cookies": ["_ga_*"]}]
+    )
+    assert "also matches pattern '_ga_*'" in msg
+
+
+def test_rule_naming_an_unknown_category() -> None:
+    [(loc, msg)] = problems(cookies=[{"name": "x", "category": "ads"}])
+    assert (
+        loc == "cookies[0].category"
+        and "unknown category 'ads'" in msg
+        and "known: necessary" in msg
+    )
+
+
+def test_rule_without_a_category() -> None:
+    [(loc, _)] = problems(cookies=[{"name": "x"}])
+    assert loc == "cookies[0].category"
+
+
+def test_rule_listed_under_one_category_naming_another() -> None:
+    [(loc, msg)] = problems(
+        categories=[{"key": "a", "cookies": [{"name": "x", "category": "b"}]}, {"key": "b"}]
+    )
+    assert loc == "categories[0].cookies[0].category" and "remove one" in msg
+
+
+def test_tracking_category_cannot_be_required_without_justification() -> None:
+    [(loc, msg)] = problems(categories=[{"key": "analytics", "required": True}])
+    assert loc == "categories[0]" and "justification" in msg
+    ok = build(
+        categories=[
+            {
+                "key": "analytics",
+                "required": True,
+                "justification": "CNIL-exempt audience measurement",
+            }
+        ]
+    )
+    assert ok.required_keys == {"analytics"}
+
+
+def test_legitimate_interest_is_refused_for_optional_categories() -> None:
+    [(_, msg)] = problems(categories=[{"key": "marketing", "legal_basis": "legitimate_interest"}])
+    assert "need consent" in msg
+
+
+def test_max_age_over_395_days_is_refused() -> None:
+    [(loc, msg)] = problems(max_age=400 * 86400)
+    assert loc == "max_age" and "less than or equal to 34128000" in msg
+
+
+def test_unknown_setting_is_named() -> None:
+    [(loc, msg)] = problems(colour="red")
+    assert loc == "colour" and "unknown setting" in msg
+
+
+def test_bad_log_url() -> None:
+    [(loc, msg)] = problems(log="mysql://x")
+    assert loc == "log" and "sqlite:///" in msg
+
+
+@pytest.mark.parametrize(
+    ("rule", "text"),
+    [
+        ({"name": "a b"}, "not a valid cookie name"),
+        ({"name": "(", "match": "regex"}, "not a valid regular expression"),
+        ({"name": "x", "domain": "evil.com; Path=/"}, "not a host name"),
+        ({"name": "x", "path": "nope"}, "must start with '/'"),
+    ],
+)
+def test_cookie_rule_errors(rule: dict[str, str], text: str) -> None:
+    with pytest.raises(ValueError, match=text):
+        CookieRule.model_validate(rule)
+
+
+def test_glob_and_regex_rules_match() -> None:
+    assert CookieRule(name="_ga_*").matches("_ga_ABC")
+    assert not CookieRule(name="_ga_*").matches("_gat")
+    assert CookieRule(name="^ads_[0-9]+$", match="regex").matches("ads_1")
+
+
+def test_theme_values_cannot_break_out_of_css() -> None:
+    [(loc, msg)] = problems(theme={"color_primary": "red;} body{display:none"})
+    assert loc == "theme" and "may not contain" in msg
+
+
+def test_gpc_and_consent_mode_defaults() -> None:
+    c = build(
+        categories=[
+            {"key": "marketing"},
+            {"key": "analytics"},
+            {"key": "video", "gpc_opt_out": True},
+        ]
+    )
+    by_key = {cat.key: cat for cat in c.categories}
+    assert by_key["marketing"].opts_out_on_gpc and not by_key["analytics"].opts_out_on_gpc
+    assert by_key["video"].opts_out_on_gpc
+    assert by_key["marketing"].consent_mode_types == (
+        "ad_storage",
+        "ad_user_data",
+        "ad_personalization",
+    )
+    [(_, msg)] = problems(categories=[{"key": "x", "consent_mode": ["tracking_storage"]}])
+    assert "Consent Mode v2 type" in msg
+
+
+def test_from_toml(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "consent.toml"
+    path.write_text(
+        f"""
+secret_key = "{SECRET}"
+revision = 3
+log = "memory://"
+
+[[categories]]
+key = "necessary"
+required = true
+cookies = ["session"]
+
+[[categories]]
+key = "analytics"
+cookies = ["_ga", {{ name = "_ga_*", provider = "Google" }}]
+""",
+        encoding="utf-8",
+    )
+    c = ConsentConfig.from_toml(path)
+    assert c.revision == 3 and c.rules()[2][1].provider == "Google"
+    assert ConsentConfig.from_toml(path, revision=4).revision == 4
+
+
+def test_from_toml_errors_say_where(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        ConsentConfig.from_toml(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("revision = = 2\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"not valid TOML: .*line 1"):
+        ConsentConfig.from_toml(bad)
+    invalid = tmp_path / "invalid.toml"
+    invalid.write_text(
+        f'secret_key = "{SECRET}"\n[[categories]]\nkey = "Bad Key"\n', encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as exc:
+        ConsentConfig.from_toml(invalid)
+    assert str(invalid) in str(exc.value) and exc.value.problems[0][0] == "categories[0].key"
