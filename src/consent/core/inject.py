@@ -153,7 +153,7 @@ _Buf = bytes | bytearray | memoryview
 _CLOSE = b"</body>"
 _KEEP = len(_CLOSE) - 1  # the longest proper prefix of </body> a chunk can end with
 
-# Where the head snippet stands.
+# Where the head snippet stands. From _DONE on, no chunk needs it placed.
 _SEARCHING = 0
 _FOUND = 1  # position known, not yet emitted
 _DONE = 2  # emitted (or empty)
@@ -233,9 +233,21 @@ class HTMLInjector:
         """Take the next body chunk; return what can be sent now (may be empty)."""
         if not chunk:
             return b""
-        out = self._feed(chunk)
+        close = _rfind_close(chunk)
+        n = len(chunk)
+        if (
+            close < 0
+            and self._state >= _DONE
+            and not self._held
+            and chunk.find(b"<", max(0, n - _KEEP)) < 0
+        ):
+            # The common mid-page chunk: nothing held, nothing to place, nothing
+            # that could begin a </body>. It goes out as is, uncopied.
+            self._seen = self._pos = self._seen + n
+            return chunk
+        out = self._feed(chunk, close)
         if len(out) == 1 and type(out[0]) is bytes:
-            return out[0]  # the chunk itself, uncopied: the common mid-page case
+            return out[0]
         return b"".join(out)
 
     def finish(self, chunk: bytes = b"") -> bytes:
@@ -247,7 +259,7 @@ class HTMLInjector:
         """
         if chunk and not self._seen:
             return self._whole(chunk)
-        out = self._feed(chunk) if chunk else []
+        out = self._feed(chunk, _rfind_close(chunk)) if chunk else []
         pos = self._pos
         held = self._held
         self._held = bytearray()
@@ -291,7 +303,8 @@ class HTMLInjector:
         self._state = _DONE
         return b"".join(out)
 
-    def _feed(self, chunk: bytes) -> list[_Buf]:
+    def _feed(self, chunk: bytes, i: int) -> list[_Buf]:
+        # `i` is _rfind_close(chunk), which the caller has already computed.
         n = len(chunk)
         base = self._seen
         self._seen = base + n
@@ -302,7 +315,6 @@ class HTMLInjector:
         total = hn + n  # the bytes not yet emitted: held, then chunk
         cand = self._cand
         keep = total  # how many of them to hold back
-        i = _rfind_close(chunk)
         if i >= 0:
             keep = n - i
             cand = True
