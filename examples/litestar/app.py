@@ -5,17 +5,16 @@ Run: ``.venv/bin/uvicorn examples.litestar.app:app`` and open http://127.0.0.1:8
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie
-from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.middleware.session.server_side import ServerSideSessionConfig
 
-from consent import Category, ConsentConfig, ConsentMiddleware, ConsentState
-from consent.contrib.litestar import consent_app, provide_consent
+from consent import Category, ConsentConfig, ConsentMiddleware
+from consent.contrib.litestar import Consent, consent_app, provide_consent
 
 SECRET = os.environ.get("CONSENT_SECRET_KEY", "example-only-secret-change-me-0123456789")
 
@@ -33,7 +32,7 @@ PAGE = """<!doctype html>
 
 
 @get("/", media_type=MediaType.HTML)
-async def home(request: Request[Any, Any, Any], consent: ConsentState) -> Response[str]:
+async def home(request: Request[Any, Any, Any], consent: Consent) -> Response[str]:
     visits = request.session.get("visits", 0) + 1
     request.set_session({"visits": visits})
     page = PAGE.format(visits=visits, analytics="yes" if consent.allows("analytics") else "no")
@@ -60,7 +59,8 @@ def create_app(log: str = "sqlite:///example-consent.db") -> ConsentMiddleware:
             Category(key="marketing", cookies=["_fbp"]),
         ],
     )
-    session = CookieBackendConfig(secret=hashlib.sha256(SECRET.encode()).digest())
+    # Sessions kept in Litestar's memory store; the cookie holds only their id.
+    session = ServerSideSessionConfig()
     app = Litestar(
         route_handlers=[home],
         middleware=[session.middleware],

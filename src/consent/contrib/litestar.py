@@ -8,10 +8,11 @@ middleware wraps the application object instead:
 
     from consent.contrib.litestar import consent_app, provide_consent
 
-    app = Litestar(route_handlers=[...], dependencies={"consent": provide_consent})
-    asgi = consent_app(app, config)   # serve this one: `uvicorn module:asgi`
+    app = consent_app(
+        Litestar(route_handlers=[...], dependencies={"consent": provide_consent}), config
+    )
 
-Handlers then take ``consent: ConsentState``.
+Handlers then take ``consent: Consent`` (``NamedDependency[ConsentState]``).
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar, Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from ..asgi import ConsentMiddleware, get_consent
 from ..config import ConsentConfig
 from ..log import LogStore
 from ..state import ConsentState
 
-__all__ = ["consent_app", "consent_state", "provide_consent"]
+__all__ = ["Consent", "consent_app", "consent_state", "provide_consent"]
 
 
 def consent_state(request: Request[Any, Any, Any]) -> ConsentState:
@@ -34,8 +35,11 @@ def consent_state(request: Request[Any, Any, Any]) -> ConsentState:
     return get_consent(request)
 
 
-#: ``dependencies={"consent": provide_consent}``; handlers take ``consent: ConsentState``.
+#: ``dependencies={"consent": provide_consent}``; handlers take ``consent: Consent``.
 provide_consent = Provide(consent_state, sync_to_thread=False)
+
+#: The parameter type of the ``consent`` dependency (Litestar >= 2.23 wants it marked).
+Consent = NamedDependency[ConsentState]
 
 
 def consent_app(
