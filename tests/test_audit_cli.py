@@ -165,6 +165,18 @@ def test_export_jsonl_can_be_reverified(log: str, capsys: pytest.CaptureFixture[
         prev = r["hash"]
 
 
+def test_export_progress_only_on_a_terminal(
+    log: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = _run(capsys, "export", "--log", log)
+    assert code == 0
+    assert err.strip() == "exported 6 records"
+    assert len(out.splitlines()) == 6  # stdout carries the data only
+
+
 def test_export_csv_since_until(log: str, capsys: pytest.CaptureFixture[str]) -> None:
     since = (BASE_TIME + timedelta(days=1)).date().isoformat()
     until = (BASE_TIME + timedelta(days=2)).date().isoformat()
@@ -292,6 +304,7 @@ def test_purge_refuses_a_future_date(log: str, capsys: pytest.CaptureFixture[str
         (["verify", "--log", "mysql://x/y"], "unsupported consent log URL"),
         (["export", "--log", "sqlite:////nonexistent/dir/consent.db"], "not found"),
         (["verify"], "pass --log URL or set CONSENT_LOG"),
+        (["verify", "--log", "memory://"], "only inside the process"),
     ],
 )
 def test_errors_are_one_line(

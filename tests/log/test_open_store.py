@@ -13,6 +13,12 @@ def test_memory() -> None:
     assert isinstance(open_store("memory://"), MemoryStore)
 
 
+def test_memory_cannot_be_opened_read_only() -> None:
+    # Another process (the audit CLI) would read an empty log and report it "OK".
+    with pytest.raises(LogURLError, match="only inside"):
+        open_store("memory://", create=False)
+
+
 def test_sqlite_relative_and_absolute() -> None:
     relative = open_store("sqlite:///data/consent.db")
     absolute = open_store("sqlite:////var/lib/consent.db")

@@ -97,6 +97,9 @@ def open_store(url: str, *, create: bool = True, writer: str | None = None) -> L
     scheme = parts.scheme.lower()
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     if scheme == "memory":
+        if not create:
+            # A new process (the audit CLI) would only ever see an empty log.
+            raise LogURLError("a memory:// log lives only inside the process that writes it")
         return MemoryStore(writer=writer)
     if scheme == "sqlite":
         if parts.netloc:
