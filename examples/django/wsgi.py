@@ -15,5 +15,6 @@ application = wrap_wsgi(get_wsgi_application())
 if __name__ == "__main__":
     from wsgiref.simple_server import make_server
 
-    print("Serving on http://127.0.0.1:8000")
-    make_server("127.0.0.1", 8000, application).serve_forever()
+    port = int(os.environ.get("PORT", "8000"))
+    print(f"Serving on http://127.0.0.1:{port}", flush=True)
+    make_server("127.0.0.1", port, application).serve_forever()

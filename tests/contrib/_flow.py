@@ -28,6 +28,7 @@ class Resp:
         """Cookies set with a value, name -> ``name=value`` (deletions left out)."""
         out = {}
         for c in self.set_cookies():
+            c = c.strip()  # Django's WSGI handler puts a space first
             if "Max-Age=0" not in c and "expires=Thu, 01 Jan 1970" not in c:
                 out[c.split("=", 1)[0]] = c.split(";", 1)[0]
         return out
