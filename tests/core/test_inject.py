@@ -184,6 +184,15 @@ def test_finish_takes_a_last_chunk() -> None:
     assert first + inj.finish(PAGE[20:]) == EXPECTED
 
 
+def test_finish_twice_raises() -> None:
+    inj = HTMLInjector(BODY, head=HEAD)
+    inj.finish(PAGE)
+    with pytest.raises(RuntimeError, match="twice"):
+        inj.finish()
+    with pytest.raises(RuntimeError, match="after finish"):
+        inj.feed(b"x")
+
+
 def test_added() -> None:
     assert HTMLInjector(BODY, head=HEAD).added == len(HEAD) + len(BODY)
     assert HTMLInjector(BODY).added == len(BODY)
@@ -379,6 +388,12 @@ def test_any_window_inserts_each_snippet_exactly_once(
     assert out[b : b + 7].lower() == b"</body>" or b == len(out)
     if window > len(page):
         assert out == reference(page, head, body, window)
+
+
+@given(html_bytes, st.integers(1, 80))
+@settings(max_examples=500)
+def test_finish_with_the_whole_page_equals_feed_then_finish(page: bytes, window: int) -> None:
+    assert run([page], window=window, last_to_finish=True) == run([page], window=window)
 
 
 @given(st.lists(st.binary(max_size=200), max_size=10), st.integers(1, 300))

@@ -197,6 +197,7 @@ class HTMLInjector:
         "_body",
         "_cand",
         "_carry",
+        "_finished",
         "_head",
         "_head_at",
         "_held",
@@ -223,6 +224,7 @@ class HTMLInjector:
         self._held = bytearray()  # input not yet emitted; it starts at offset _pos
         self._pos = 0
         self._cand = False  # whether _held starts with a </body> candidate
+        self._finished = False
 
     @property
     def added(self) -> int:
@@ -231,6 +233,8 @@ class HTMLInjector:
 
     def feed(self, chunk: bytes) -> bytes:
         """Take the next body chunk; return what can be sent now (may be empty)."""
+        if self._finished:
+            raise RuntimeError("feed() after finish()")
         if not chunk:
             return b""
         close = _rfind_close(chunk)
@@ -255,8 +259,12 @@ class HTMLInjector:
 
         ``chunk`` is an optional last chunk: ``finish(last)`` equals
         ``feed(last) + finish()``, only faster; for a body that comes in one piece,
-        ``finish(body)`` alone is the fastest path.
+        ``finish(body)`` alone is the fastest path. Call it exactly once: a second
+        call raises :exc:`RuntimeError` rather than send the snippets twice.
         """
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        self._finished = True
         if chunk and not self._seen:
             return self._whole(chunk)
         out = self._feed(chunk, _rfind_close(chunk)) if chunk else []
