@@ -454,3 +454,22 @@ def test_flask_app_wrapped_by_hand() -> None:
     r = app.test_client().get("/")
     assert [c.split("=")[0] for c in r.headers.getlist("Set-Cookie")] == ["session"]
     assert b"data-consent-banner" in r.data
+
+
+def test_a_response_with_nothing_to_change_is_forwarded_as_given() -> None:
+    given = [("Content-Type", "application/json"), ("X-Thing", "1")]
+    seen: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", given)
+        return [b"{}"]
+
+    def server_start(status: str, headers: Any, exc_info: Any = None) -> Any:
+        seen.append(headers)
+        return lambda data: None
+
+    mw(app)(environ(), server_start)
+    assert seen == [given] and seen[0] is given
+    # A cookie the visitor refused, sent back by the browser, still gets its deletion.
+    r = serve(mw(app), environ(headers={"cookie": "_fbp=1"}))
+    assert r.cookie_names == ["_fbp"] and "Max-Age=0" in (r.header("set-cookie") or "")

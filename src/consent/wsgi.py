@@ -89,6 +89,8 @@ class ConsentWSGIMiddleware:
         self.endpoint = Endpoint(config, self.policy, self.banner)
         self.blocked = BlockedCookies()
         self._prefix = config.prefix
+        self._inject = config.inject
+        self._exclude = tuple(config.exclude_paths)
         self._store: SyncLogStore | None = SyncLogStore(store) if store is not None else None
         self._store_open = False
         self._lock = threading.Lock()
@@ -140,9 +142,7 @@ class ConsentWSGIMiddleware:
         sub = endpoint_subpath(path, self._prefix, self.config.gpc)
         if sub is not None:
             return self._serve_endpoint(environ, start_response, sub, rc)
-        inject = self.config.inject and not any(
-            path.startswith(p) for p in self.config.exclude_paths
-        )
+        inject = self._inject and not (self._exclude and path.startswith(self._exclude))
         responder = _Responder(self, environ, rc, start_response, inject)
         app_iter = self.app(environ, responder.start_response)
         if responder.passthrough:
@@ -251,6 +251,14 @@ class _Responder:
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
     ) -> Callable[[bytes], object]:
+        if exc_info is None and not self.rc.expire and _untouched(headers):
+            # The common case: no cookie to filter, no page to inject. Forwarded
+            # as it is, without converting the headers to bytes and back.
+            self.pending = None
+            self.started = True
+            self.passthrough = True
+            self.write = self.real_start(status, headers)
+            return self.write
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         filtered, blocked = self.mw.policy.filter_headers(raw, self.rc.state, self.rc.expire)
         if blocked:
@@ -373,6 +381,16 @@ class _Body:
         close = getattr(self._app_iter, "close", None)
         if close is not None:
             close()
+
+
+def _untouched(headers: list[tuple[str, str]]) -> bool:
+    """No Set-Cookie and no HTML Content-Type: a cheap pass over the app's headers."""
+    for k, v in headers:
+        if len(k) == 10 and k.lower() == "set-cookie":
+            return False
+        if len(k) == 12 and k.lower() == "content-type" and "htm" in v.lower():
+            return False
+    return True
 
 
 def _str_headers(headers: Headers) -> list[tuple[str, str]]:
