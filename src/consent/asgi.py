@@ -297,10 +297,11 @@ class _Responder:
         if self._pending is not None:
             await self._flush_start(message.get("body", b""), message.get("more_body", False))
         if self._injector is not None:
-            more = message.get("more_body", False)
-            out = self._injector.feed(message.get("body", b""))
-            if not more:
-                out += self._injector.finish()
+            body = message.get("body", b"")
+            if message.get("more_body", False):
+                out = self._injector.feed(body)
+            else:
+                out = self._injector.finish(body)  # one copy for a one-chunk page
             await self._send({**message, "body": out})
         else:
             await self._send(message)
