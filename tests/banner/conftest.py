@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -10,9 +12,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from banner_helpers import make_config
 
+from browser_support import chromium, serve
 from consent.banner import Banner
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture(scope="session")
 def banner() -> Banner:
     return Banner(make_config())
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[str]:
+    """Base URL of the browser test site (banner_browser_app) served by uvicorn."""
+    with serve("banner_browser_app:app", app_dir=Path(__file__).parent) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
+        yield b

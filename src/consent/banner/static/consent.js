@@ -36,7 +36,8 @@
       s.scrollPaddingTop = s.scrollPaddingBottom = '';
       if (shown() && B.matches('.cc-bar')) s[top ? 'scrollPaddingTop' : 'scrollPaddingBottom'] = B.offsetHeight + 'px';
     },
-    focusables = () => $$('a[href],button,input:not([disabled]),summary', B).filter(e => e.getClientRects().length),
+    focusables = () => $$('a[href],button,input:not([disabled]),summary', B)
+      .filter(e => (e.checkVisibility ? e.checkVisibility() : e.getClientRects().length)), // closed <details> content is laid out
     open = (trigger, settings) => {
       if (!B) {
         const t = R.querySelector('template[data-consent-template]');
@@ -88,7 +89,7 @@
       categories: a === 'save' ? $$('input[name=categories]:checked:not(:disabled)', f).map(i => i.value) : [],
       source: f.elements.source.value
     };
-    fetch(f.action, {
+    fetch(f.getAttribute('action'), { // not f.action: the buttons named "action" shadow it
       method: 'POST', credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
       body: JSON.stringify(body)
