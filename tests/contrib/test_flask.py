@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from examples.flask.app import create_app
 from flask import Flask, render_template_string
 
@@ -7,6 +10,7 @@ from consent.contrib.flask import Consent, consent_state
 
 from ..conftest import make_config
 from ._flow import Resp, check_flow
+from ._server import free_port, http_client, running
 
 
 def test_example_consent_flow() -> None:
@@ -38,3 +42,12 @@ def test_init_app_with_config_from_app_config() -> None:
     assert app.test_client().get("/").get_data().startswith(b"True False False")
     with app.test_request_context("/"):  # outside the middleware: nothing granted
         assert render_template_string("{{ consent.allows('necessary') }}") == "False"
+
+
+@pytest.mark.slow
+def test_example_under_flask_run(tmp_path: Path) -> None:
+    port = free_port()
+    args = ["-m", "flask", "--app", "examples.flask.app", "run", "--port", str(port)]
+    with running(args, tmp_path, {}, port):
+        check_flow(http_client(port), {"session"})
+    assert (tmp_path / "example-consent.db").exists()  # the decision was logged

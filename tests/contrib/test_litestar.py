@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from examples.litestar.app import create_app
 from litestar import Litestar, get
 from litestar.testing import TestClient
@@ -10,6 +12,7 @@ from consent.contrib.litestar import Consent, consent_app, provide_consent
 
 from ..conftest import make_config
 from ._flow import Resp, check_flow
+from ._server import free_port, http_client, running
 
 
 def test_example_consent_flow() -> None:
@@ -36,3 +39,20 @@ def test_consent_state_dependency() -> None:
         assert client.get("/").json() == {"decided": False, "granted": ["necessary"]}
         client.post("/_consent", json={"action": "save", "categories": ["analytics"]})
         assert client.get("/").json()["granted"] == ["analytics", "necessary"]
+
+
+@pytest.mark.slow
+def test_example_under_uvicorn(tmp_path: Path) -> None:
+    port = free_port()
+    args = [
+        "-m",
+        "uvicorn",
+        "examples.litestar.app:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    with running(args, tmp_path, {}, port):
+        check_flow(http_client(port), {"session", "csrftoken"})
+    assert (tmp_path / "example-consent.db").exists()  # the decision was logged

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from examples.quart.app import create_app
 
 from ._flow import Resp, check_flow
+from ._server import free_port, http_client, running
 
 pytestmark = pytest.mark.anyio
 
@@ -35,3 +38,20 @@ async def test_example_consent_flow() -> None:
     first, second = check_flow(lambda *args: next(steps), {"session"})
     assert b"Analytics is off." in first.body
     assert b"Thank you for allowing analytics." in second.body  # the template global
+
+
+@pytest.mark.slow
+def test_example_under_uvicorn(tmp_path: Path) -> None:
+    port = free_port()
+    args = [
+        "-m",
+        "uvicorn",
+        "examples.quart.app:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    with running(args, tmp_path, {}, port):
+        check_flow(http_client(port), {"session"})
+    assert (tmp_path / "example-consent.db").exists()  # the decision was logged

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from examples.starlette.app import create_app
 from starlette.testclient import TestClient
 
 from ._flow import Resp, check_flow
+from ._server import free_port, http_client, running
 
 
 def client_for(app: object) -> object:
@@ -45,3 +49,20 @@ def test_template_without_the_middleware_sees_nothing_granted() -> None:
 
     r = TestClient(Starlette(routes=[Route("/", page)])).get("/")  # type: ignore[arg-type]
     assert r.text == "False"
+
+
+@pytest.mark.slow
+def test_example_under_uvicorn(tmp_path: Path) -> None:
+    port = free_port()
+    args = [
+        "-m",
+        "uvicorn",
+        "examples.starlette.app:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    with running(args, tmp_path, {}, port):
+        check_flow(http_client(port), {"session"})
+    assert (tmp_path / "example-consent.db").exists()  # the decision was logged
