@@ -413,9 +413,12 @@ class Banner:
         cached = self._snippets.get(key)
         if cached is None:
             cached = self._render_snippet(key, state)
+        url = self._urls.get(next_url)  # inlined: this is the per-page hot path
+        if url is None:
+            url = self._escape_url(next_url)
         if nonce is None and cached.simple:
-            return "".join((cached.pre, self._escape_url(next_url), cached.post))
-        return cached.fill(self._escape_url(next_url), "" if nonce is None else _nonce_attr(nonce))
+            return "".join((cached.pre, url, cached.post))
+        return cached.fill(url, "" if nonce is None else _nonce_attr(nonce))
 
     def _render_snippet(self, key: _SnippetKey, state: ConsentState) -> _Compiled:
         locale, _, _, _, prefix = key
@@ -429,13 +432,11 @@ class Banner:
         return compiled
 
     def _escape_url(self, url: str) -> str:
-        # Pages repeat, so a bounded memo beats escaping each time (~5x faster).
-        found = self._urls.get(url)
-        if found is None:
-            if len(self._urls) >= _CACHE_MAX:
-                self._urls.clear()
-            found = self._urls[url] = html.escape(url)
-        return found
+        # Pages repeat, so a bounded memo beats escaping on every call (~5x faster).
+        if len(self._urls) >= _CACHE_MAX:
+            self._urls.clear()
+        escaped = self._urls[url] = html.escape(url)
+        return escaped
 
     def head_snippet(self, state: ConsentState, *, nonce: str | None = None) -> str:
         """The Google Consent Mode v2 ``default`` call to insert right after ``<head>``,
