@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 from ..config import ConsentConfig
 from ..state import ConsentState, new_consent_id
 from .cookies import parse_cookie_header
+from .privacy import browser_family, truncate_ip
 from .response import CookiePolicy
 
 __all__ = [
@@ -91,7 +92,9 @@ class Decision:
     response: EndpointResponse = field(repr=False)
 
 
-def _json(status: int, payload: Mapping[str, Any], extra: Headers | None = None) -> EndpointResponse:
+def _json(
+    status: int, payload: Mapping[str, Any], extra: Headers | None = None
+) -> EndpointResponse:
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     headers: Headers = [
         (b"content-type", b"application/json"),
@@ -106,46 +109,6 @@ def _json(status: int, payload: Mapping[str, Any], extra: Headers | None = None)
 def error(status: int, code: str, detail: str, extra: Headers | None = None) -> EndpointResponse:
     """A JSON error: ``{"error": code, "detail": detail}``; never sets a cookie."""
     return _json(status, {"error": code, "detail": detail}, extra)
-
-
-def truncate_ip(ip: str | None) -> str | None:
-    """IPv4 to its /24, IPv6 to its /48; ``None`` for anything else."""
-    import ipaddress
-
-    if not ip:
-        return None
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    prefix = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
-
-
-_BROWSERS = (
-    ("edg/", "edge"),
-    ("opr/", "opera"),
-    ("samsungbrowser", "samsung"),
-    ("firefox/", "firefox"),
-    ("fxios", "firefox"),
-    ("crios", "chrome"),
-    ("chrome/", "chrome"),
-    ("chromium", "chrome"),
-    ("safari/", "safari"),
-    ("curl/", "cli"),
-    ("python", "cli"),
-)
-
-
-def browser_family(user_agent: str | None) -> str:
-    """A coarse browser family; never the user agent itself (data minimisation)."""
-    ua = (user_agent or "").lower()
-    if "bot" in ua or "spider" in ua or "crawl" in ua:
-        return "bot"
-    for needle, family in _BROWSERS:
-        if needle in ua:
-            return family
-    return "other"
 
 
 class Endpoint:
@@ -205,7 +168,9 @@ class Endpoint:
         return raw
 
     # -- dispatch --------------------------------------------------------------------
-    def handle(self, req: EndpointRequest, body: bytes, state: ConsentState) -> EndpointResponse | Decision:
+    def handle(
+        self, req: EndpointRequest, body: bytes, state: ConsentState
+    ) -> EndpointResponse | Decision:
         """Answer ``req``; ``state`` is the visitor's current consent."""
         if req.subpath == "/.well-known/gpc.json":
             if req.method not in ("GET", "HEAD"):
@@ -224,12 +189,16 @@ class Endpoint:
                 return _json(200, state.as_json(), [(b"vary", b"Cookie, Sec-GPC")])
             if req.method == "POST":
                 return self._post(req, body, state)
-            return error(405, "method_not_allowed", "use GET or POST", [(b"allow", b"GET, HEAD, POST")])
+            return error(
+                405, "method_not_allowed", "use GET or POST", [(b"allow", b"GET, HEAD, POST")]
+            )
         if req.subpath == "/policy":
             if req.method not in ("GET", "HEAD"):
                 return error(405, "method_not_allowed", "use GET", [(b"allow", b"GET, HEAD")])
             locale = self._locale(req)
-            page = self.banner.policy_page(state, locale, prefix=req.root_path + self.prefix).encode()
+            page = self.banner.policy_page(
+                state, locale, prefix=req.root_path + self.prefix
+            ).encode()
             return EndpointResponse(
                 200,
                 [
@@ -271,7 +240,9 @@ class Endpoint:
         return self.banner.negotiate(al.decode("latin-1") if al else None, override)
 
     # -- the decision ------------------------------------------------------------------
-    def _parse(self, req: EndpointRequest, body: bytes) -> tuple[dict[str, Any], bool] | EndpointResponse:
+    def _parse(
+        self, req: EndpointRequest, body: bytes
+    ) -> tuple[dict[str, Any], bool] | EndpointResponse:
         ctype = (req.header(b"content-type") or b"").split(b";")[0].strip().lower()
         try:
             text = body.decode("utf-8")
@@ -279,7 +250,9 @@ class Endpoint:
             return error(400, "bad_request", "the body is not valid UTF-8")
         if ctype == b"application/x-www-form-urlencoded":
             try:
-                pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=64, strict_parsing=False)
+                pairs = parse_qsl(
+                    text, keep_blank_values=True, max_num_fields=64, strict_parsing=False
+                )
             except ValueError as exc:
                 return error(400, "bad_request", f"malformed form: {exc}")
             data: dict[str, Any] = {}
@@ -306,7 +279,9 @@ class Endpoint:
             f"content type {shown!r}; send application/x-www-form-urlencoded or application/json",
         )
 
-    def _post(self, req: EndpointRequest, body: bytes, state: ConsentState) -> EndpointResponse | Decision:
+    def _post(
+        self, req: EndpointRequest, body: bytes, state: ConsentState
+    ) -> EndpointResponse | Decision:
         why = self.cross_site(req)
         if why is not None:
             return error(403, "cross_site", why)
@@ -427,4 +402,3 @@ def endpoint_subpath(path: str, prefix: str, gpc: bool) -> str | None:
     if gpc and path == "/.well-known/gpc.json":
         return path
     return None
-
