@@ -24,7 +24,9 @@ def make_config(**overrides: object) -> ConsentConfig:
                 key="analytics",
                 cookies=[{"name": "_ga", "domain": ".example.com"}, "_ga_*", "_gid"],
             ),
-            Category(key="marketing", cookies=["_fbp", "IDE", {"name": "^ads_[0-9]+$", "match": "regex"}]),
+            Category(
+                key="marketing", cookies=["_fbp", "IDE", {"name": "^ads_[0-9]+$", "match": "regex"}]
+            ),
         ],
     }
     data.update(overrides)

@@ -41,11 +41,17 @@ class Signer:
         raw = [k.encode() if isinstance(k, str) else bytes(k) for k in keys]
         if not raw or any(len(k) < 16 for k in raw):
             raise ConfigError(
-                [("secret_key", "each secret key must be at least 16 characters long; "
-                  "generate one with `consent keygen`")]
+                [
+                    (
+                        "secret_key",
+                        "each secret key must be at least 16 characters long; "
+                        "generate one with `consent keygen`",
+                    )
+                ]
             )
-        self._keys = [hmac.new(k, b"asgi-consent.signer." + salt, hashlib.sha256).digest()
-                      for k in raw]
+        self._keys = [
+            hmac.new(k, b"asgi-consent.signer." + salt, hashlib.sha256).digest() for k in raw
+        ]
 
     def _mac(self, key: bytes, payload: bytes) -> bytes:
         return b64encode(hmac.new(key, payload, hashlib.sha256).digest())

@@ -46,7 +46,13 @@ def test_set_cookie_parser_never_raises(raw: bytes) -> None:
 def test_set_cookie_attributes() -> None:
     p = parse_set_cookie(b"_ga=GA1.2; Domain=.example.com; Path=/x; Max-Age=63072000; Secure")
     assert p is not None
-    assert (p.name, p.value, p.domain, p.path, p.deletion) == ("_ga", "GA1.2", ".example.com", "/x", False)
+    assert (p.name, p.value, p.domain, p.path, p.deletion) == (
+        "_ga",
+        "GA1.2",
+        ".example.com",
+        "/x",
+        False,
+    )
 
 
 def test_set_cookie_deletions_are_recognised() -> None:
@@ -64,7 +70,12 @@ def test_set_cookie_without_name_is_none() -> None:
 
 def test_matcher_exact_glob_regex_and_first_wins() -> None:
     m = CookieMatcher(
-        [("a", "exact", "_ga"), ("a", "regex", "(?:_ga_.*)"), ("m", "regex", "ads_[0-9]+"), ("z", "exact", "_ga")]
+        [
+            ("a", "exact", "_ga"),
+            ("a", "regex", "(?:_ga_.*)"),
+            ("m", "regex", "ads_[0-9]+"),
+            ("z", "exact", "_ga"),
+        ]
     )
     assert m.match("_ga") == "a"
     assert m.match("_ga_XYZ") == "a"
@@ -86,7 +97,10 @@ def test_deletion_headers_cover_paths_and_domains() -> None:
     out = deletion_headers("_ga", paths=("/", "/app"), domains=(None, ".example.com"))
     assert len(out) == 4
     assert all(h.startswith(b"_ga=; Max-Age=0; ") for h in out)
-    assert b"_ga=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/app; Domain=.example.com; SameSite=Lax" in out
+    assert (
+        b"_ga=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/app; Domain=.example.com; SameSite=Lax"
+        in out
+    )
 
 
 def test_deletion_headers_refuse_header_injection() -> None:

@@ -17,7 +17,9 @@ def policy(**kw: object) -> CookiePolicy:
 
 
 def state(p: CookiePolicy, *keys: str) -> ConsentState:
-    return ConsentState(granted=frozenset(keys) | p.required, decided=True, revision=1, issued_at=int(NOW))
+    return ConsentState(
+        granted=frozenset(keys) | p.required, decided=True, revision=1, issued_at=int(NOW)
+    )
 
 
 def cookie_for(p: CookiePolicy, *keys: str) -> bytes:
@@ -39,7 +41,11 @@ def test_undecided_keeps_only_necessary() -> None:
         (b"x-other", b"1"),
     ]
     out, blocked = p.filter_headers(headers, p.undecided)
-    assert out == [(b"content-type", b"text/plain"), (b"set-cookie", b"session=1; HttpOnly"), (b"x-other", b"1")]
+    assert out == [
+        (b"content-type", b"text/plain"),
+        (b"set-cookie", b"session=1; HttpOnly"),
+        (b"x-other", b"1"),
+    ]
     assert blocked == ["_ga", "_fbp", "mystery"]
 
 
@@ -52,7 +58,11 @@ def test_granted_category_passes_in_order_with_mixed_case() -> None:
         (b"set-cookie", b"_gid=3"),
     ]
     out, blocked = p.filter_headers(headers, state(p, "analytics"))
-    assert out == [(b"Set-Cookie", b"_ga_ABC=1"), (b"SET-COOKIE", b"session=2"), (b"set-cookie", b"_gid=3")]
+    assert out == [
+        (b"Set-Cookie", b"_ga_ABC=1"),
+        (b"SET-COOKIE", b"session=2"),
+        (b"set-cookie", b"_gid=3"),
+    ]
     assert blocked == ["_fbp"]
 
 
@@ -78,7 +88,9 @@ def test_unknown_cookies_allowed_when_configured() -> None:
 
 def test_regex_rule() -> None:
     p = policy()
-    out, _ = p.filter_headers([(b"set-cookie", b"ads_42=1"), (b"set-cookie", b"ads_x=1")], state(p, "marketing"))
+    out, _ = p.filter_headers(
+        [(b"set-cookie", b"ads_42=1"), (b"set-cookie", b"ads_x=1")], state(p, "marketing")
+    )
     assert names(out) == ["ads_42"]
 
 
@@ -140,7 +152,20 @@ def test_blocked_counter_is_bounded() -> None:
 
 
 CATS = ["preferences", "analytics", "marketing"]
-NAMES = ["session", "csrftoken", "theme", "lang", "_ga", "_ga_X1", "_gid", "_fbp", "IDE", "ads_7", "other", "consent"]
+NAMES = [
+    "session",
+    "csrftoken",
+    "theme",
+    "lang",
+    "_ga",
+    "_ga_X1",
+    "_gid",
+    "_fbp",
+    "IDE",
+    "ads_7",
+    "other",
+    "consent",
+]
 CONFIG: ConsentConfig = make_config()
 POLICY = CookiePolicy(CONFIG)
 
@@ -150,7 +175,9 @@ POLICY = CookiePolicy(CONFIG)
     st.lists(
         st.tuples(
             st.sampled_from([b"set-cookie", b"Set-Cookie", b"content-type", b"x"]),
-            st.tuples(st.sampled_from(NAMES), st.sampled_from(["=1", "=; Max-Age=0", "=v; Path=/"])),
+            st.tuples(
+                st.sampled_from(NAMES), st.sampled_from(["=1", "=; Max-Age=0", "=v; Path=/"])
+            ),
         ),
         max_size=12,
     ),
@@ -170,4 +197,6 @@ def test_filter_never_drops_granted_nor_keeps_refused(granted: set[str], spec: l
             assert v in kept
         else:
             assert v not in kept and name in blocked
-    assert [h for h in out if h[0].lower() != b"set-cookie"] == [h for h in headers if h[0].lower() != b"set-cookie"]
+    assert [h for h in out if h[0].lower() != b"set-cookie"] == [
+        h for h in headers if h[0].lower() != b"set-cookie"
+    ]

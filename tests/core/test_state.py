@@ -14,11 +14,15 @@ REQUIRED = frozenset({"necessary"})
 
 
 def codec(keys: str | list[str] = KEY, revision: int = 1, max_age: int = 3600) -> StateCodec:
-    return StateCodec(Signer(keys), revision=revision, max_age=max_age, required=REQUIRED, optional=OPTIONAL)
+    return StateCodec(
+        Signer(keys), revision=revision, max_age=max_age, required=REQUIRED, optional=OPTIONAL
+    )
 
 
 def granted(*keys: str) -> ConsentState:
-    return ConsentState(granted=frozenset(keys) | REQUIRED, decided=True, revision=1, source="banner")
+    return ConsentState(
+        granted=frozenset(keys) | REQUIRED, decided=True, revision=1, source="banner"
+    )
 
 
 def test_round_trip() -> None:
@@ -53,7 +57,9 @@ def test_other_revision_is_undecided() -> None:
 
 def test_expired_cookie_is_undecided() -> None:
     c = codec(max_age=60)
-    state = ConsentState(granted=REQUIRED, decided=True, revision=1, issued_at=int(time.time()) - 120)
+    state = ConsentState(
+        granted=REQUIRED, decided=True, revision=1, issued_at=int(time.time()) - 120
+    )
     assert c.decode(c.encode(state)) is None
     assert c.decode(c.encode(state), now=time.time() - 100) is not None
 
