@@ -273,8 +273,8 @@ def test_reject_then_accept_in_chromium_and_verify_the_log(demo: Demo) -> None:
         page.wait_for_selector('iframe[src="/embed/player"]')
         page.reload()
         page.wait_for_selector('#analytics-status[data-state="on"]')
-        names = {c["name"] for c in ctx.cookies()}
-        assert {"consent", "_ga", "_fbp", "tube_visitor"} <= names, names
+        seen = {c["name"] for c in ctx.cookies()}
+        assert {"consent", "_ga", "_fbp", "tube_visitor"} <= seen, seen
         ctx.close()
 
     done = audit("verify", "--log", f"sqlite:///{demo.db}")
