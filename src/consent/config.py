@@ -105,7 +105,9 @@ class CookieRule(_Model):
             try:
                 re.compile(self.name)
             except re.error as exc:
-                raise ValueError(f"name {self.name!r} is not a valid regular expression: {exc}") from None
+                raise ValueError(
+                    f"name {self.name!r} is not a valid regular expression: {exc}"
+                ) from None
         elif self.kind == "exact" and not _COOKIE_NAME.match(self.name):
             raise ValueError(
                 f"name {self.name!r} is not a valid cookie name; a cookie name has no spaces, "
