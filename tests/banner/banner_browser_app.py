@@ -60,6 +60,7 @@ PAGE = """<!doctype html>
 </script>
 <script type="text/plain" data-consent="analytics" nonce="{nonce}">window.__ran = true;</script>
 <script type="text/plain" data-consent="analytics marketing">window.__both = true;</script>
+<script type="text/plain" data-consent="analytics" data-type="module">window.__module = typeof import.meta;</script>
 </head>
 <body>
 <header><nav aria-label="Main"><a href="/page">Home</a> <a href="/page?p=2">Products</a></nav></header>

@@ -55,7 +55,7 @@ def focus_in_banner(page: Page) -> bool:
 
 def test_banner_shows_and_focus_moves_in(page: Page) -> None:
     page.goto("/page")
-    page.wait_for_function("document.activeElement.value === 'reject_all'")
+    page.wait_for_function("() => document.activeElement.value === 'reject_all'")
     assert page.locator(BANNER).is_visible()
     assert focus_in_banner(page)
     assert not page.locator("[data-consent-open]").is_visible()
@@ -63,7 +63,7 @@ def test_banner_shows_and_focus_moves_in(page: Page) -> None:
 
 def test_keyboard_reaches_every_control(page: Page, context: BrowserContext) -> None:
     page.goto("/page")
-    page.wait_for_function("document.activeElement.value === 'reject_all'")
+    page.wait_for_function("() => document.activeElement.value === 'reject_all'")
     seen = [focused(page)]
     for _ in range(6):
         page.keyboard.press("Tab")
@@ -81,13 +81,13 @@ def test_keyboard_reaches_every_control(page: Page, context: BrowserContext) -> 
             break
     assert seen[-1] == "button:save"
     page.keyboard.press("Enter")
-    page.wait_for_function("window.__ran === true")
+    page.wait_for_function("() => window.__ran === true")
     assert posts(context)[-1]["categories"] == ["analytics"]
 
 
 def test_escape_never_grants(page: Page, context: BrowserContext) -> None:
     page.goto("/page")
-    page.wait_for_function("document.activeElement.value === 'reject_all'")
+    page.wait_for_function("() => document.activeElement.value === 'reject_all'")
     page.locator("summary").click()
     assert page.locator("details").get_attribute("open") is not None
     page.locator("input[value=analytics]").check()
@@ -107,11 +107,14 @@ def test_escape_never_grants(page: Page, context: BrowserContext) -> None:
 
 def test_gated_script_runs_only_after_accepting(page: Page, context: BrowserContext) -> None:
     page.goto("/page")
-    page.wait_for_function("document.activeElement.value === 'reject_all'")
+    page.wait_for_function("() => document.activeElement.value === 'reject_all'")
     assert page.evaluate("window.__ran") is None
     assert page.locator("iframe").get_attribute("src") is None
     page.locator("button[value=accept_all]").click()
-    page.wait_for_function("window.__ran === true && window.__both === true")
+    page.wait_for_function("() => window.__ran === true && window.__both === true")
+    page.wait_for_function(
+        "() => window.__module === 'object'"
+    )  # data-type="module" became a module
     assert page.locator("iframe").get_attribute("src") == "/frame"
     events = page.evaluate("window.__events")
     assert len(events) == 1 and events[0]["granted"] == [
@@ -141,7 +144,7 @@ def test_gated_script_runs_only_after_accepting(page: Page, context: BrowserCont
 def test_reject_runs_nothing(page: Page, context: BrowserContext) -> None:
     page.goto("/page")
     page.locator("button[value=reject_all]").click()
-    page.wait_for_function("window.__events.length === 1")
+    page.wait_for_function("() => window.__events.length === 1")
     assert page.evaluate("window.__ran") is None
     assert page.locator("iframe").get_attribute("src") is None
     assert page.evaluate("window.__events[0].granted") == ["necessary"]
@@ -154,7 +157,7 @@ def test_decided_visitor_runs_granted_scripts_on_load_and_reopens_settings(
 ) -> None:
     context.add_cookies([{"name": "fake_consent", "value": "analytics", "url": site}])
     page.goto("/page")
-    page.wait_for_function("window.__ran === true")
+    page.wait_for_function("() => window.__ran === true")
     assert page.evaluate("window.__both") is None
     assert page.locator(BANNER).count() == 0
     manage = page.locator("[data-consent-open]")
@@ -177,7 +180,7 @@ def test_withdraw_reloads_so_running_scripts_stop(
 ) -> None:
     context.add_cookies([{"name": "fake_consent", "value": "analytics", "url": site}])
     page.goto("/page")
-    page.wait_for_function("window.__ran === true")
+    page.wait_for_function("() => window.__ran === true")
     page.locator("[data-consent-open]").click()
     with page.expect_navigation():
         page.locator("button[value=withdraw]").click()
@@ -198,7 +201,7 @@ def test_failed_fetch_falls_back_to_the_form_post(page: Page, context: BrowserCo
         page.locator("button[value=accept_all]").click()
     assert page.url.endswith("/page?x=1")
     assert posts(context)[-1]["json"] is False and posts(context)[-1]["action"] == "accept_all"
-    page.wait_for_function("window.__ran === true")
+    page.wait_for_function("() => window.__ran === true")
 
 
 def test_works_without_javascript(browser: Browser, site: str) -> None:
@@ -287,7 +290,7 @@ def test_accept_and_reject_look_the_same(page: Page) -> None:
 
 def test_modal_traps_focus_and_escape_closes_it(page: Page, context: BrowserContext) -> None:
     page.goto("/page?layout=modal")
-    page.wait_for_function("document.activeElement.value === 'reject_all'")
+    page.wait_for_function("() => document.activeElement.value === 'reject_all'")
     assert page.locator(BANNER).get_attribute("aria-modal") == "true"
     for _ in range(12):
         page.keyboard.press("Tab")
@@ -308,7 +311,7 @@ def test_bar_keeps_the_focused_element_visible(browser: Browser, site: str) -> N
     try:
         page = ctx.new_page()
         page.goto("/page?long=40")
-        page.wait_for_function("document.activeElement.value === 'reject_all'")
+        page.wait_for_function("() => document.activeElement.value === 'reject_all'")
         page.locator("a[href='/page?p=3']").focus()
         for _ in range(4):
             page.keyboard.press("Tab")
@@ -344,7 +347,7 @@ def test_axe_and_screenshots(browser: Browser, site: str, layout: str, scheme: s
     try:
         page = ctx.new_page()
         page.goto(f"/page?layout={layout}")
-        page.wait_for_function("document.activeElement.value === 'reject_all'")
+        page.wait_for_function("() => document.activeElement.value === 'reject_all'")
         IMG.mkdir(parents=True, exist_ok=True)
         page.locator("button[value=reject_all]").blur()
         page.screenshot(path=str(Path(IMG / f"banner-{layout}-{scheme}.png")))
