@@ -355,3 +355,10 @@ def test_cookie_rules_listed_apart_from_their_category_are_shown() -> None:
         id="cc-d-analytics"
     )
     assert "_hjid" in desc.text
+
+
+def test_long_urls_are_escaped_but_not_memoised(banner: Banner) -> None:
+    long_url = "/search?q=" + "a&b" * 400
+    html = banner.snippet(UNDECIDED, "en", prefix=PREFIX, next_url=long_url)
+    assert the_banner(parse(html)).find("input", name="next").get("value") == long_url
+    assert long_url not in banner._urls

@@ -30,6 +30,7 @@ __all__ = ["Banner"]
 _URL = "\ue000u\ue000"
 _NONCE = "\ue000n\ue000"
 _CACHE_MAX = 4096
+_MEMO_LEN = 512  # longer request-derived strings are not memoised
 # Google's documented order; tags read the object, so the order is cosmetic only.
 _MODE_TYPES = (
     "ad_storage",
@@ -156,9 +157,6 @@ class Banner:
             lstrip_blocks=True,
             auto_reload=False,
         )
-        # Fail at start-up, not on the first visitor, when an override is broken.
-        for name in ("snippet.html", "policy.html"):
-            self._env.get_template(name)
 
         self._static: dict[str, tuple[bytes, str, str]] = {}
         self._fingerprints: dict[str, str] = {}
@@ -176,6 +174,12 @@ class Banner:
         self._heads: dict[tuple[bool, frozenset[str]], _Compiled] = {}
         self._negotiated: dict[tuple[str | None, str | None], str] = {}
 
+        # Render once now: a broken template override fails at start-up, not on the
+        # first visitor, and the commonest snippet is cached before any request.
+        undecided = ConsentState(granted=config.required_keys)
+        self.snippet(undecided, self.default_locale, prefix=config.prefix)
+        self.policy_page(undecided, self.default_locale, prefix=config.prefix)
+
     # -- locales ----------------------------------------------------------------------
     def negotiate(self, accept_language: str | None, override: str | None = None) -> str:
         """The locale to show: ``override`` when it names a known locale, else the
@@ -187,9 +191,11 @@ class Banner:
         if found is not None:
             return found
         found = (self._match(override) if override else None) or self._from_header(accept_language)
-        if len(self._negotiated) >= _CACHE_MAX:
-            self._negotiated.clear()  # headers are attacker-chosen: bound the memory
-        self._negotiated[key] = found
+        # Headers are chosen by the client: remember only short ones, and only so many.
+        if len(accept_language or "") + len(override or "") <= _MEMO_LEN:
+            if len(self._negotiated) >= _CACHE_MAX:
+                self._negotiated.clear()
+            self._negotiated[key] = found
         return found
 
     def _from_header(self, header: str | None) -> str:
@@ -433,9 +439,11 @@ class Banner:
 
     def _escape_url(self, url: str) -> str:
         # Pages repeat, so a bounded memo beats escaping on every call (~5x faster).
-        if len(self._urls) >= _CACHE_MAX:
-            self._urls.clear()
-        escaped = self._urls[url] = html.escape(url)
+        escaped = html.escape(url)
+        if len(url) <= _MEMO_LEN:
+            if len(self._urls) >= _CACHE_MAX:
+                self._urls.clear()
+            self._urls[url] = escaped
         return escaped
 
     def head_snippet(self, state: ConsentState, *, nonce: str | None = None) -> str:
