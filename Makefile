@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo test install lint typecheck pytest docs bench clean
+.PHONY: demo test install lint typecheck pytest docs bench screenshots clean
 
 demo: $(VENV)/.installed
 	$(BIN)/consent demo --port $(PORT)
@@ -44,6 +44,10 @@ pytest: $(VENV)/.installed
 
 docs: $(VENV)/.installed
 	@if [ -f mkdocs.yml ]; then $(BIN)/mkdocs build --strict --quiet --site-dir build/site; fi
+
+# Refresh the screenshots the README and docs show (tests write them to build/ otherwise).
+screenshots: $(VENV)/.installed
+	CONSENT_SCREENSHOTS=docs/img $(BIN)/python -m pytest tests/banner/test_browser_banner.py tests/test_demo.py -k "screenshot or chromium"
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py

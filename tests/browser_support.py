@@ -146,3 +146,16 @@ def run_axe(page: Page, selector: str | None = None) -> list[dict[str, Any]]:
         selector,
     )
     return violations
+
+
+def screenshot_dir() -> Path:
+    """Where browser tests write their screenshots.
+
+    ``build/screenshots`` by default, so a test run leaves the work tree clean;
+    ``CONSENT_SCREENSHOTS=docs/img`` (``make screenshots``) refreshes the images
+    the docs and README show.
+    """
+    root = Path(__file__).resolve().parents[1]
+    target = root / os.environ.get("CONSENT_SCREENSHOTS", "build/screenshots")
+    target.mkdir(parents=True, exist_ok=True)
+    return target

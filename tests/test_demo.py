@@ -21,12 +21,11 @@ from starlette.testclient import TestClient
 
 from consent.demo import ARTICLES, create_app, load_secret_key
 
-from .browser_support import chromium, free_port
+from .browser_support import chromium, free_port, screenshot_dir
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 KEY = "demo-test-secret-0123456789abcdef"
 PAGES = ["/", "/video", "/login", "/privacy", *(f"/articles/{a.slug}" for a in ARTICLES)]
 
@@ -249,8 +248,7 @@ def test_reject_then_accept_in_chromium_and_verify_the_log(demo: Demo) -> None:
         page.wait_for_selector("[data-consent-banner] button[value=reject_all]")
         page.wait_for_load_state("networkidle")  # consent.js has run and moved focus
         page.locator("button[value=reject_all]").blur()
-        IMG.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(IMG / "demo.png"))
+        page.screenshot(path=str(screenshot_dir() / "demo.png"))
         choose(page, "Reject all")
         page.goto(demo.url + "/articles/lifeboat-crew")
         page.goto(demo.url + "/video")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from browser_support import ROOT, run_axe
+from browser_support import run_axe, screenshot_dir
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
@@ -16,7 +15,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 BANNER = "[data-consent-banner]"
-IMG = ROOT / "docs" / "img"
 
 
 @pytest.fixture
@@ -348,9 +346,8 @@ def test_axe_and_screenshots(browser: Browser, site: str, layout: str, scheme: s
         page = ctx.new_page()
         page.goto(f"/page?layout={layout}")
         page.wait_for_function("() => document.activeElement.value === 'reject_all'")
-        IMG.mkdir(parents=True, exist_ok=True)
         page.locator("button[value=reject_all]").blur()
-        page.screenshot(path=str(Path(IMG / f"banner-{layout}-{scheme}.png")))
+        page.screenshot(path=str(screenshot_dir() / f"banner-{layout}-{scheme}.png"))
         closed = run_axe(page)
         page.locator("summary").click()
         opened = run_axe(page)
