@@ -78,6 +78,9 @@ FORM = (b"content-type", b"application/x-www-form-urlencoded")
 def test_truncate_ip() -> None:
     assert truncate_ip("192.0.2.155") == "192.0.2.0"
     assert truncate_ip("2001:db8:1234:5678::1") == "2001:db8:1234::"
+    assert truncate_ip("[2001:db8:1234:5678::1]") == "2001:db8:1234::"
+    assert truncate_ip("::ffff:192.0.2.155") == "192.0.2.0"  # IPv4-mapped: treated as IPv4
+    assert truncate_ip("fe80::1%eth0") == "fe80::"
     assert truncate_ip("not-an-ip") is None
     assert truncate_ip(None) is None
 
