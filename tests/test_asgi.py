@@ -25,6 +25,15 @@ from .harness import call
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Filtering and injection use no event-loop API: they run on both backends.
+
+    (The consent log is asyncio-only; its tests stay on asyncio.)
+    """
+    return str(request.param)
+
 HTML = b"<!doctype html><html><head><title>t</title></head><body><h1>Hello</h1></body></html>"
 
 
