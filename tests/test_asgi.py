@@ -34,6 +34,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     """
     return str(request.param)
 
+
 HTML = b"<!doctype html><html><head><title>t</title></head><body><h1>Hello</h1></body></html>"
 
 
