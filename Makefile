@@ -49,7 +49,7 @@ coverage: $(VENV)/.installed
 	$(BIN)/python -m coverage report --show-missing --fail-under=100
 
 docs: $(VENV)/.installed
-	@if [ -f mkdocs.yml ]; then $(BIN)/mkdocs build --strict --quiet --site-dir build/site; fi
+	@if [ -f mkdocs.yml ]; then NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site; fi
 
 # Refresh the screenshots the README and docs show (tests write them to build/ otherwise).
 screenshots: $(VENV)/.installed
