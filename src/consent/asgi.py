@@ -8,6 +8,7 @@ it; each response gets its own small :class:`_Responder`.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -28,6 +29,8 @@ from .core.response import BlockedCookies, CookiePolicy, RequestConsent, scan_he
 from .errors import ConsentError, LogUnavailable
 from .log import LogEntry, LogStore, open_store
 from .state import ConsentState
+
+_time = time.time
 
 __all__ = ["ConsentMiddleware", "get_consent"]
 
@@ -103,12 +106,28 @@ class ConsentMiddleware:
         self._store_open = False
         self._store_lock: asyncio.Lock | None = None
         self._texts_stored: set[str] = set()
+        self._cache = self.policy.readings
+        self._gpc_cache = self.policy.readings_gpc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            # Inlined rather than a method of its own: this is the hot path.
-            rc = self._read(scope)
+            # Inlined rather than methods of their own: this is the hot path.
+            cookie = b""
+            gpc = False
+            for k, v in scope["headers"]:
+                if k == b"cookie":
+                    # HTTP/2 may split cookies over several headers.
+                    cookie = cookie + b"; " + v if cookie else v
+                elif k == b"sec-gpc" and v.strip() == b"1":
+                    # Only the exact value "1" counts; any "1" among duplicates wins.
+                    gpc = self._gpc
+            # The policy's cache answers most requests; on a miss (or once the
+            # cached reading expires) the policy reads and verifies the cookie.
+            rc = (self._gpc_cache if gpc else self._cache).get(cookie)
+            if rc is None or _time() >= rc.valid_until:
+                rc = self.policy.read_header(cookie, gpc)
+            scope["consent"] = rc.state
             path = route_path(scope) if scope.get("root_path") else scope["path"]
             if path.startswith(self._prefix) or path == "/.well-known/gpc.json":
                 sub = endpoint_subpath(path, self._prefix, self._gpc)
@@ -116,7 +135,23 @@ class ConsentMiddleware:
                     await self._serve_endpoint(scope, receive, send, sub, rc.state)
                     return
             inject = self._inject and not (self._exclude and path.startswith(self._exclude))
-            await self.app(scope, receive, _Responder(self, scope, rc, send, inject).send)
+            responder: _Responder | None = None
+
+            def send_wrapper(message: Message) -> Awaitable[None]:
+                # Not a coroutine function: most responses need nothing changed, and
+                # then the inner send's own awaitable is handed back as it is. A
+                # _Responder is built only for a response that needs work.
+                nonlocal responder
+                if responder is not None:
+                    return responder.send(message)
+                if message["type"] == "http.response.start":
+                    sets_cookies, html = scan_head(message.get("headers", ()))
+                    if sets_cookies or rc.expire or (html and inject):
+                        responder = _Responder(self, scope, rc, send, inject)
+                        return responder.start(message)
+                return send(message)
+
+            await self.app(scope, receive, send_wrapper)
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "lifespan":
@@ -129,10 +164,8 @@ class ConsentMiddleware:
         gpc = False
         for k, v in scope["headers"]:
             if k == b"cookie":
-                # HTTP/2 may split cookies over several headers.
                 cookie = cookie + b"; " + v if cookie else v
             elif k == b"sec-gpc" and v.strip() == b"1":
-                # Only the exact value "1" counts, and any "1" among duplicates wins.
                 gpc = self._gpc
         rc = self.policy.read_header(cookie, gpc)
         scope["consent"] = rc.state
@@ -279,14 +312,7 @@ class _Responder:
         self._injector: HTMLInjector | None = None
 
     def send(self, message: Message) -> Awaitable[None]:
-        # Not a coroutine function: when nothing is to be changed it hands back the
-        # inner send's awaitable itself, saving a coroutine frame per message.
         kind = message["type"]
-        if kind == "http.response.start":
-            sets_cookies, html = scan_head(message.get("headers", ()))
-            if sets_cookies or html or self._rc.expire:
-                return self._start(message)
-            return self._send(message)  # the common case: nothing to change
         if kind == "http.response.body":
             if self._pending is None and self._injector is None:
                 return self._send(message)
@@ -315,7 +341,7 @@ class _Responder:
             await self._send({**start, "headers": headers})
         await self._send(message)
 
-    async def _start(self, message: Message) -> None:
+    async def start(self, message: Message) -> None:
         mw = self._mw
         rc = self._rc
         original = message.get("headers", [])

@@ -238,6 +238,7 @@ def test_scan_head_mixed_case_and_types() -> None:
     assert scan_head([(b"content-type", b"text/plain; note=html")]) == (False, False)
     assert scan_head([(b"x-cookie10", b"a"), (b"content-lengt", b"1")]) == (False, False)
     assert scan_head([]) == (False, False)
+    assert scan_head([(b"X-Other", b"1"), (b"Content-Type", b"TEXT/PLAIN")]) == (False, False)
 
 
 def test_read_cache_evicts_oldest() -> None:
@@ -245,7 +246,7 @@ def test_read_cache_evicts_oldest() -> None:
     p._cache_size = 2
     for i in range(4):
         p.read_header(f"x={i}".encode(), now=1.0)
-    assert len(p._cache) == 2
+    assert len(p.readings) == 2
 
 
 def test_refused_cookies_are_not_expired_when_disabled() -> None:

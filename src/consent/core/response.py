@@ -52,25 +52,28 @@ def scan_head(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bool]:
     """``(sets_cookies, maybe_html)`` for a response's headers, in one cheap pass.
 
     Lets the shells forward most responses untouched without building anything.
-    Lowercase names (what ASGI requires) are compared first; other spellings
-    (Django's ``Set-Cookie``) are caught by the length-guarded fallback.
+    Lowercase names (what ASGI asks for) cost one comparison each; a name that
+    starts with a capital (Django's ``Set-Cookie``) takes the slower, exact path.
     """
     cookies = False
     ctype = b""
     for k, v in headers:
-        if k == b"set-cookie":
+        if k == b"content-type":
+            ctype = v
+        elif k == b"set-cookie":
             cookies = True
-        elif k == b"content-type":
-            ctype = v
-        elif len(k) == 10:
-            if k.lower() == b"set-cookie":
+        elif k and k[0] < 97:
+            name = k.lower()
+            if name == b"set-cookie":
                 cookies = True
-        elif len(k) == 12 and k.lower() == b"content-type":
-            ctype = v
-    # The substring test is a cheap filter before the exact case-insensitive one.
-    if b"tml" not in ctype and b"TML" not in ctype and b"Tml" not in ctype:
-        return cookies, False
-    return cookies, ctype[:17].lower().startswith(_HTML_PREFIXES)
+            elif name == b"content-type":
+                ctype = v
+    head = ctype[:17]
+    # Lowercase is the common spelling; lowercasing only when needed is cheaper.
+    html = head.startswith(_HTML_PREFIXES) or (
+        not head.islower() and head.lower().startswith(_HTML_PREFIXES)
+    )
+    return cookies, html
 
 
 class BlockedCookies:
@@ -115,8 +118,10 @@ class CookiePolicy:
         self.matcher: CookieMatcher[Rule] = CookieMatcher(compiled)
         self.undecided = ConsentState(granted=self.required)
         self.undecided_gpc = self.codec.with_gpc(self.undecided, self.gpc_opt_out)
-        self._cache: dict[bytes, RequestConsent] = {}
-        self._cache_gpc: dict[bytes, RequestConsent] = {}
+        #: Cached readings per ``Cookie`` header value (and with ``Sec-GPC: 1``);
+        #: shells may look a value up here before calling :meth:`read_header`.
+        self.readings: dict[bytes, RequestConsent] = {}
+        self.readings_gpc: dict[bytes, RequestConsent] = {}
         self._cache_size = 4096
 
     # -- reading the request ------------------------------------------------------
@@ -138,7 +143,7 @@ class CookiePolicy:
         self, header: bytes, gpc: bool = False, now: float | None = None
     ) -> RequestConsent:
         """:meth:`read` for one (joined) ``Cookie`` header value: the hot path."""
-        cache = self._cache_gpc if gpc else self._cache
+        cache = self.readings_gpc if gpc else self.readings
         hit = cache.get(header)
         t = _time() if now is None else now
         if hit is not None and t < hit.valid_until:
