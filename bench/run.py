@@ -19,6 +19,7 @@ BENCHES = [
     ("HTML injector", ["bench_inject.py"]),
     ("Banner snippet", ["bench_banner.py"]),
     ("Consent log", ["bench_log.py"]),
+    ("Consent endpoint through uvicorn (durable writes)", ["bench_endpoint.py"]),
 ]
 
 
