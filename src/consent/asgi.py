@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from typing import Any
 
 from .banner import Banner
@@ -295,6 +295,19 @@ async def _send_response(send: Send, response: EndpointResponse, method: str) ->
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else response.body})
 
 
+class _Nothing:
+    """An awaitable that is already done: what ``send`` returns for a held message."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield  # pragma: no cover - makes this a generator
+
+
+_NOTHING = _Nothing()
+
+
 class _Responder:
     """One response on its way out: filters its cookies and injects the banner."""
 
@@ -321,7 +334,9 @@ class _Responder:
 
     async def _body(self, message: Message) -> None:
         if self._pending is not None:
-            await self._flush_start(message.get("body", b""), message.get("more_body", False))
+            await self._send(
+                self._flush_start(message.get("body", b""), message.get("more_body", False))
+            )
         if self._injector is not None:
             body = message.get("body", b"")
             if message.get("more_body", False):
@@ -341,11 +356,13 @@ class _Responder:
             await self._send({**start, "headers": headers})
         await self._send(message)
 
-    async def start(self, message: Message) -> None:
+    def start(self, message: Message) -> Awaitable[None]:
         mw = self._mw
         rc = self._rc
         original = message.get("headers", [])
-        headers, blocked = mw.policy.filter_headers(list(original), rc.state, rc.expire)
+        headers, blocked = mw.policy.filter_headers(
+            original if isinstance(original, list) else list(original), rc.state, rc.expire
+        )
         if blocked:
             mw.blocked.add(blocked)
         if self._inject:
@@ -354,12 +371,13 @@ class _Responder:
                 # Held back until the first body chunk: a UTF-16/32 byte-order mark
                 # there means the page cannot take an ASCII-compatible snippet.
                 self._pending = (message, headers, charset)
-                return
+                return _NOTHING
         if headers is not original:
             message = {**message, "headers": headers}
-        await self._send(message)
+        return self._send(message)
 
-    async def _flush_start(self, first: bytes, more: bool) -> None:
+    def _flush_start(self, first: bytes, more: bool) -> Message:
+        """The held-back start message, rewritten if the body is to be injected."""
         assert self._pending is not None
         start, headers, charset = self._pending
         self._pending = None
@@ -369,7 +387,7 @@ class _Responder:
             headers = rewrite_headers(
                 headers, self._injector.added, trailers=start.get("trailers", False)
             )
-        await self._send({**start, "headers": headers})
+        return {**start, "headers": headers}
 
     def _snippets(self, headers: Headers, charset: str) -> tuple[bytes, bytes]:
         scope = self._scope

@@ -65,6 +65,7 @@ class _Compiled:
 
     __slots__ = (
         "big",
+        "encoded",
         "head",
         "nonce_slots",
         "parts",
@@ -89,6 +90,28 @@ class _Compiled:
         head, mark, self.big = before.rpartition(_NONCE)
         self.head = (*head.split(_NONCE), "") if mark else ("",)
         self.tail = tuple(after.split(_NONCE))
+        #: The fixed parts encoded, per charset: a page then costs one bytes join.
+        self.encoded: dict[str, tuple[tuple[bytes, ...], bytes, tuple[bytes, ...]]] = {}
+
+    def fill_bytes(self, url: str, nonce_attr: str, charset: str) -> bytes:
+        """:meth:`fill`, encoded in ``charset`` (characters it lacks become references)."""
+        if not self.simple:
+            return self.fill(url, nonce_attr).encode(charset, "xmlcharrefreplace")
+        enc = self.encoded.get(charset)
+        if enc is None:
+            enc = (
+                tuple(p.encode(charset, "xmlcharrefreplace") for p in self.head),
+                self.big.encode(charset, "xmlcharrefreplace"),
+                tuple(p.encode(charset, "xmlcharrefreplace") for p in self.tail),
+            )
+            self.encoded[charset] = enc
+        head, big, tail = enc
+        # url and nonce are ASCII-safe already (escaped URL, base64 nonce).
+        u = url.encode(charset, "xmlcharrefreplace")
+        if not nonce_attr:
+            return b"".join((b"".join(head), big, u, b"".join(tail)))
+        n = nonce_attr.encode(charset, "xmlcharrefreplace")
+        return b"".join((n.join(head), big, u, n.join(tail)))
 
     def fill(self, url: str, nonce_attr: str) -> str:
         if self.simple:
@@ -440,6 +463,29 @@ class Banner:
             return "".join((cached.pre, url, cached.post))
         return cached.fill(url, "" if nonce is None else _nonce_attr(nonce))
 
+    def snippet_bytes(
+        self,
+        state: ConsentState,
+        locale: str,
+        *,
+        prefix: str,
+        charset: str,
+        next_url: str = "/",
+        nonce: str | None = None,
+    ) -> bytes:
+        """:meth:`snippet` encoded in ``charset``, from cached encoded parts.
+
+        What the middleware injects: no per-page encoding of the whole banner.
+        """
+        key = (locale, state.decided, state.granted, state.gpc, prefix)
+        cached = self._snippets.get(key)
+        if cached is None:
+            cached = self._render_snippet(key, state)
+        url = self._urls.get(next_url)
+        if url is None:
+            url = self._escape_url(next_url)
+        return cached.fill_bytes(url, "" if nonce is None else _nonce_attr(nonce), charset)
+
     def _render_snippet(self, key: _SnippetKey, state: ConsentState) -> _Compiled:
         locale, _, _, _, prefix = key
         ctx = self._context(self._views[self._canon(locale)], prefix, state)
@@ -476,6 +522,19 @@ class Banner:
                 self._heads.clear()
             self._heads[key] = compiled
         return compiled.fill("", "" if nonce is None else _nonce_attr(nonce))
+
+    def head_snippet_bytes(
+        self, state: ConsentState, *, charset: str, nonce: str | None = None
+    ) -> bytes:
+        """:meth:`head_snippet` encoded in ``charset``, from cached encoded parts."""
+        if not self.config.google_consent_mode:
+            return b""
+        key = (state.decided, state.granted)
+        compiled = self._heads.get(key)
+        if compiled is None:
+            self.head_snippet(state)
+            compiled = self._heads[key]
+        return compiled.fill_bytes("", "" if nonce is None else _nonce_attr(nonce), charset)
 
     def _mode_values(self, keys: frozenset[str]) -> dict[str, str]:
         on = {"security_storage"}

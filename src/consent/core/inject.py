@@ -70,6 +70,12 @@ def plan_injection(method: str, status: int, headers: Sequence[tuple[bytes, byte
             return None
     if content_type is None:
         return None
+    return _html_codec(content_type)
+
+
+@functools.lru_cache(maxsize=256)
+def _html_codec(content_type: bytes) -> str | None:
+    # Sites send a handful of distinct Content-Type values: parse each once.
     mime, _, params = content_type.partition(b";")
     if mime.strip().lower() not in _HTML_TYPES:
         return None

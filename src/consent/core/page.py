@@ -17,16 +17,19 @@ class PageBanner(Protocol):
     """What page injection needs from :class:`consent.banner.Banner`."""
 
     def negotiate(self, accept_language: str | None, override: str | None = None) -> str: ...
-    def snippet(
+    def snippet_bytes(
         self,
         state: ConsentState,
         locale: str,
         *,
         prefix: str,
+        charset: str,
         next_url: str = "/",
         nonce: str | None = None,
-    ) -> str: ...
-    def head_snippet(self, state: ConsentState, *, nonce: str | None = None) -> str: ...
+    ) -> bytes: ...
+    def head_snippet_bytes(
+        self, state: ConsentState, *, charset: str, nonce: str | None = None
+    ) -> bytes: ...
 
 
 def csp_nonce(headers: Headers) -> str | None:
@@ -64,6 +67,7 @@ def page_snippets(
                 override = part[13:]
     locale = banner.negotiate(accept_language, override)
     next_url = root_path + path + ("?" + query if query else "")
-    body = banner.snippet(state, locale, prefix=root_path + prefix, next_url=next_url, nonce=nonce)
-    head = banner.head_snippet(state, nonce=nonce)
-    return head.encode(charset, "xmlcharrefreplace"), body.encode(charset, "xmlcharrefreplace")
+    body = banner.snippet_bytes(
+        state, locale, prefix=root_path + prefix, charset=charset, next_url=next_url, nonce=nonce
+    )
+    return banner.head_snippet_bytes(state, charset=charset, nonce=nonce), body

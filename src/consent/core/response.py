@@ -46,6 +46,18 @@ class RequestConsent:
 
 
 _HTML_PREFIXES = (b"text/html", b"application/xhtml")
+# Verdicts of filter_headers that are not category keys (keys are lowercase slugs).
+_ALWAYS = "\x00always"
+_UNKNOWN = "\x00unknown"
+
+
+def _is_deletion(value: bytes) -> bool:
+    """Whether a Set-Cookie value deletes its cookie; cheap when it plainly does not."""
+    low = value.lower()
+    if low.find(b"max-age") < 0 and low.find(b"expires") < 0:
+        return False
+    parsed = parse_set_cookie(value)
+    return parsed is not None and parsed.deletion
 
 
 def scan_head(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bool]:
@@ -123,6 +135,8 @@ class CookiePolicy:
         self.readings: dict[bytes, RequestConsent] = {}
         self.readings_gpc: dict[bytes, RequestConsent] = {}
         self._cache_size = 4096
+        #: Set-Cookie name (bytes) -> what to do with it; see filter_headers.
+        self._names: dict[bytes, str] = {}
 
     # -- reading the request ------------------------------------------------------
     def read(
@@ -200,6 +214,21 @@ class CookiePolicy:
             return deletion_headers(name, secure=secure)
         return deletion_headers(name, paths=rule.paths, domains=rule.domains, secure=secure)
 
+    def _verdict(self, raw: bytes) -> str:
+        name = raw.decode("latin-1")
+        if name == self.cookie_name:
+            verdict = _ALWAYS
+        else:
+            rule = self.matcher.match(name)
+            if rule is not None:
+                verdict = rule.category
+            else:
+                verdict = _UNKNOWN if self.block_unknown else _ALWAYS
+        if len(self._names) >= self._cache_size:
+            self._names.clear()
+        self._names[raw] = verdict
+        return verdict
+
     # -- rewriting the response -----------------------------------------------------
     def filter_headers(
         self, headers: Headers, state: ConsentState, expire: tuple[bytes, ...] = ()
@@ -213,21 +242,24 @@ class CookiePolicy:
         """
         blocked: list[str] = []
         out: Headers | None = None
+        granted = state.granted
+        names = self._names
         for i, (k, v) in enumerate(headers):
-            if len(k) == 10 and k.lower() == b"set-cookie":
-                name = v.partition(b"=")[0].strip(b" \t").decode("latin-1")
-                if self.allows(name, state):
-                    if out is not None:
-                        out.append((k, v))
-                    continue
-                parsed = parse_set_cookie(v)
-                if parsed is not None and parsed.deletion:
+            if k == b"set-cookie" or (len(k) == 10 and k.lower() == b"set-cookie"):
+                eq = v.find(b"=")
+                raw = (v[:eq] if eq >= 0 else v).strip(b" \t")
+                verdict = names.get(raw)
+                if verdict is None:
+                    verdict = self._verdict(raw)
+                # verdict: _ALWAYS (the consent cookie, or unknown ones when allowed),
+                # _UNKNOWN (blocked unknown cookie) or the cookie's category key.
+                if verdict is _ALWAYS or verdict in granted or _is_deletion(v):
                     if out is not None:
                         out.append((k, v))
                     continue
                 if out is None:
                     out = headers[:i]
-                blocked.append(name)
+                blocked.append(raw.decode("latin-1"))
             elif out is not None:
                 out.append((k, v))
         if expire:
