@@ -14,6 +14,7 @@ import contextlib
 import errno
 import os
 import secrets
+import shutil
 import socket
 import sys
 import time
@@ -309,8 +310,18 @@ def _port_free(host: str, port: int) -> OSError | None:
     return None
 
 
+def _command() -> str:
+    """How to call ``consent`` from another terminal: by name if it is on PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), "consent")
+    found = shutil.which("consent")
+    if found and os.path.realpath(found) == os.path.realpath(here):
+        return "consent"
+    return os.path.relpath(here) if os.path.exists(here) else "consent"
+
+
 def _banner(url: str, db: str, key_source: str) -> str:
     log = _log_url(db)
+    consent = _command()
     return f"""
   asgi-consent demo: the Harbour Gazette, a small news site
   ---------------------------------------------------------
@@ -326,9 +337,9 @@ def _banner(url: str, db: str, key_source: str) -> str:
     5. Sign in on /login: the "session" cookie is necessary and always allowed.
 
   Every choice is a record in the consent log ({db}). In another terminal:
-    consent audit verify --log {log}
-    consent audit export --log {log}
-    consent audit stats  --log {log}
+    {consent} audit verify --log {log}
+    {consent} audit export --log {log}
+    {consent} audit stats  --log {log}
 
   Secret key: {key_source}
   Cookie policy: {url}/_consent/policy
