@@ -1,0 +1,121 @@
+"""Instructions per request, counted by valgrind: a measure the machine's load cannot move.
+
+Run: ``.venv/bin/python bench/bench_instructions.py`` (needs ``valgrind``; Debian
+package ``valgrind``). Takes a few minutes.
+
+Timing on a shared machine swings by a factor of two from one minute to the next.
+callgrind counts the instructions a run executes instead, which repeats to a
+fraction of a percent. For each scenario and variant, a child process runs the
+same setup and warm-up with 0 and with N requests; the difference divided by N is
+the cost of one request. The overhead is then also given in microseconds at the
+speed this machine showed for bare Starlette in the timed benchmark
+(``bench/bench_middleware.py``), so both views can be compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCENARIOS = {
+    "small": ("/", True),
+    "cookies": ("/cookies", True),
+    "page-undecided": ("/page", False),
+    "page-decided": ("/page", True),
+}
+VARIANTS = ["bare", "noop", "basehttp", "consent"]
+
+
+def child(variant: str, scenario: str, n: int) -> None:
+    sys.path.insert(0, HERE)
+    import bench_middleware as b
+
+    from consent import ConsentMiddleware
+
+    consent = ConsentMiddleware(b.starlette(), config=b.CONFIG)
+    apps: dict[str, Any] = {
+        "bare": b.starlette(),
+        "noop": b.NoopMiddleware(b.starlette()),
+        "basehttp": b.NoopBase(b.starlette()),
+        "consent": consent,
+    }
+    app = apps[variant]
+    path, decided = SCENARIOS[scenario]
+    scope = b.scope(
+        path, b.consent_cookie(consent, "analytics", "preferences") if decided else None
+    )
+
+    async def run() -> None:
+        for _ in range(300 + n):  # the same warm-up in every run
+            await app(dict(scope), b._receive, b._send)
+
+    asyncio.run(run())
+
+
+def instructions(variant: str, scenario: str, n: int) -> int:
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            "--child",
+            variant,
+            scenario,
+            str(n),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    m = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
+    if not m:
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{done.stderr[-2000:]}")
+    return int(m.group(1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", type=int, default=1000, help="requests counted per run")
+    parser.add_argument("--child", nargs=3, metavar=("VARIANT", "SCENARIO", "N"))
+    parser.add_argument(
+        "--us-per-minstr", type=float, default=None, help="µs per million instructions"
+    )
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], int(args.child[2]))
+        return 0
+    print("| scenario | variant | instructions/request | overhead vs bare |")
+    print("|---|---|---:|---:|")
+    for scenario in SCENARIOS:
+        per: dict[str, float] = {}
+        for variant in VARIANTS:
+            if (
+                scenario.startswith("page")
+                and variant in ("noop", "basehttp")
+                and scenario != "page-decided"
+            ):
+                continue
+            base = instructions(variant, scenario, 0)
+            full = instructions(variant, scenario, args.n)
+            per[variant] = (full - base) / args.n
+            extra = per[variant] - per["bare"]
+            scale = f" (≈ {extra * args.us_per_minstr / 1e6:.2f} µs)" if args.us_per_minstr else ""
+            print(
+                f"| {scenario} | {variant} | {per[variant]:,.0f} | {extra:+,.0f}{scale} |",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
