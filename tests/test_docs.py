@@ -183,3 +183,22 @@ def test_docs_claim_no_feature_of_another_project() -> None:
     for plugin in ("social", "privacy", "git-revision"):
         assert f"- {plugin}" not in config
     assert os.path.exists(ROOT / "docs" / "img" / "demo.png")
+
+
+TEST_REF = re.compile(r"`(tests/[\w/]+\.py)::(\w+)")
+
+
+def test_every_cited_test_exists() -> None:
+    """The docs and README name tests as proof; each named test must exist."""
+    cited: set[tuple[str, str]] = set()
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        cited.update(TEST_REF.findall(path.read_text(encoding="utf-8")))
+    assert len(cited) > 20
+    missing = []
+    for file, name in sorted(cited):
+        source = ROOT / file
+        if not source.is_file() or not re.search(
+            rf"^\s*(async\s+)?def {name}\(", source.read_text(), re.M
+        ):
+            missing.append(f"{file}::{name}")
+    assert not missing, f"cited but not found: {missing}"
