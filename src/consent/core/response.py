@@ -80,10 +80,9 @@ def scan_head(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bool]:
                 cookies = True
             elif name == b"content-type":
                 ctype = v
-    head = ctype[:17]
     # Lowercase is the common spelling; lowercasing only when needed is cheaper.
-    html = head.startswith(_HTML_PREFIXES) or (
-        not head.islower() and head.lower().startswith(_HTML_PREFIXES)
+    html = ctype.startswith(_HTML_PREFIXES) or (
+        not ctype.islower() and ctype[:17].lower().startswith(_HTML_PREFIXES)
     )
     return cookies, html
 
