@@ -12,12 +12,11 @@ import time
 from collections.abc import Awaitable, Callable, Generator, MutableMapping
 from typing import Any
 
-from .banner import Banner
+from ._shell import Shell, log_unavailable
 from .config import ConsentConfig
 from .core.endpoint import (
     MAX_BODY,
     Decision,
-    Endpoint,
     EndpointRequest,
     EndpointResponse,
     endpoint_subpath,
@@ -25,7 +24,7 @@ from .core.endpoint import (
 )
 from .core.inject import HTMLInjector, body_is_injectable, plan_injection, rewrite_headers
 from .core.page import page_snippets
-from .core.response import BlockedCookies, CookiePolicy, RequestConsent, scan_head
+from .core.response import RequestConsent, scan_head
 from .errors import ConsentError, LogUnavailable
 from .log import LogEntry, LogStore, open_store
 from .state import ConsentState
@@ -72,7 +71,7 @@ def route_path(scope: Scope) -> str:
     return path
 
 
-class ConsentMiddleware:
+class ConsentMiddleware(Shell):
     """Blocks cookies the visitor has not granted, injects the banner, serves the endpoint.
 
     ``app = ConsentMiddleware(app, config=ConsentConfig(...))`` or, in Starlette,
@@ -87,25 +86,11 @@ class ConsentMiddleware:
         *,
         store: LogStore | None = None,
     ) -> None:
-        if config is None:
-            raise ConsentError("ConsentMiddleware needs config=ConsentConfig(...) or a TOML path")
-        if not isinstance(config, ConsentConfig):
-            config = ConsentConfig.from_toml(config)
+        super().__init__(config, who="ConsentMiddleware")
         self.app = app
-        self.config = config
-        self.policy = CookiePolicy(config)
-        self.banner = Banner(config)
-        self.endpoint = Endpoint(config, self.policy, self.banner)
-        #: Names of cookies blocked so far, with counts (for reports).
-        self.blocked = BlockedCookies()
-        self._prefix = config.prefix
-        self._gpc = config.gpc
-        self._inject = config.inject
-        self._exclude = tuple(config.exclude_paths)
         self._store = store
         self._store_open = False
         self._store_lock: asyncio.Lock | None = None
-        self._texts_stored: set[str] = set()
         self._cache = self.policy.readings
         self._gpc_cache = self.policy.readings_gpc
 
@@ -256,12 +241,7 @@ class ConsentMiddleware:
             try:
                 await self.record(out)
             except LogUnavailable as exc:
-                out = error(
-                    503,
-                    "log_unavailable",
-                    f"your choice could not be recorded, so it was not applied; please retry ({exc})",
-                    [(b"retry-after", b"5")],
-                )
+                out = log_unavailable(exc)
             else:
                 out = out.response
         await _send_response(send, out, method)

@@ -14,12 +14,11 @@ from types import TracebackType
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication
 
-from .banner import Banner
+from ._shell import Shell, log_unavailable
 from .config import ConsentConfig
 from .core.endpoint import (
     MAX_BODY,
     Decision,
-    Endpoint,
     EndpointRequest,
     EndpointResponse,
     endpoint_subpath,
@@ -27,7 +26,7 @@ from .core.endpoint import (
 )
 from .core.inject import HTMLInjector, body_is_injectable, plan_injection, rewrite_headers
 from .core.page import page_snippets
-from .core.response import BlockedCookies, CookiePolicy, RequestConsent
+from .core.response import RequestConsent
 from .errors import ConsentError, LogUnavailable
 from .log import LogEntry, LogStore, SyncLogStore, open_store
 
@@ -63,7 +62,7 @@ def _environ_headers(environ: dict[str, Any]) -> Headers:
     return headers
 
 
-class ConsentWSGIMiddleware:
+class ConsentWSGIMiddleware(Shell):
     """The WSGI twin of :class:`consent.ConsentMiddleware`: same behaviour, same endpoint.
 
     ``app.wsgi_app = ConsentWSGIMiddleware(app.wsgi_app, config=...)``.
@@ -76,25 +75,11 @@ class ConsentWSGIMiddleware:
         *,
         store: LogStore | None = None,
     ) -> None:
-        if config is None:
-            raise ConsentError(
-                "ConsentWSGIMiddleware needs config=ConsentConfig(...) or a TOML path"
-            )
-        if not isinstance(config, ConsentConfig):
-            config = ConsentConfig.from_toml(config)
+        super().__init__(config, who="ConsentWSGIMiddleware")
         self.app = app
-        self.config = config
-        self.policy = CookiePolicy(config)
-        self.banner = Banner(config)
-        self.endpoint = Endpoint(config, self.policy, self.banner)
-        self.blocked = BlockedCookies()
-        self._prefix = config.prefix
-        self._inject = config.inject
-        self._exclude = tuple(config.exclude_paths)
         self._store: SyncLogStore | None = SyncLogStore(store) if store is not None else None
         self._store_open = False
         self._lock = threading.Lock()
-        self._texts_stored: set[str] = set()
 
     # -- the consent log ---------------------------------------------------------------
     def get_store(self) -> SyncLogStore:
@@ -191,12 +176,7 @@ class ConsentWSGIMiddleware:
             try:
                 self.record(out)
             except LogUnavailable as exc:
-                out = error(
-                    503,
-                    "log_unavailable",
-                    f"your choice could not be recorded, so it was not applied; please retry ({exc})",
-                    [(b"retry-after", b"5")],
-                )
+                out = log_unavailable(exc)
             else:
                 out = out.response
         return _respond(start_response, out, method)
