@@ -481,3 +481,16 @@ async def test_other_scope_types_pass_through() -> None:
 
     await mw(app)({"type": "custom"}, None, None)
     assert seen == ["custom"]
+
+
+def test_config_is_required_and_may_be_a_toml_path(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(ConsentError, match=r"ConsentMiddleware needs config=ConsentConfig"):
+        ConsentMiddleware(raw_app())
+    path = tmp_path / "consent.toml"
+    path.write_text(
+        'secret_key = "0123456789abcdef0123"\nlog = "memory://"\n'
+        '[[categories]]\nkey = "necessary"\nrequired = true\ncookies = ["session"]\n',
+        encoding="utf-8",
+    )
+    m = ConsentMiddleware(raw_app(), config=str(path))
+    assert m.config.required_keys == {"necessary"}
