@@ -132,7 +132,7 @@ class ConsentMiddleware(Shell):
                 if message["type"] == "http.response.start":
                     sets_cookies, html = scan_head(message.get("headers", ()))
                     if sets_cookies or rc.expire or (html and inject):
-                        responder = _Responder(self, scope, rc, send, inject)
+                        responder = _Responder(self, scope, rc, send, inject and html)
                         return responder.start(message)
                 return send(message)
 
