@@ -11,7 +11,7 @@ import anyio
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
@@ -494,3 +494,17 @@ def test_config_is_required_and_may_be_a_toml_path(tmp_path: pathlib.Path) -> No
     )
     m = ConsentMiddleware(raw_app(), config=str(path))
     assert m.config.required_keys == {"necessary"}
+
+
+def test_pitfall_3_gzip_outermost_compresses_the_page_with_its_banner() -> None:
+    from starlette.middleware.gzip import GZipMiddleware
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(HTML.decode())
+
+    inner = mw(Starlette(routes=[Route("/", page)]))
+    app = GZipMiddleware(inner, minimum_size=10)
+    r = TestClient(app).get("/", headers={"accept-encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip"
+    assert b"data-consent-banner" in r.content  # httpx decompressed it
+    assert int(r.headers["content-length"]) < len(r.content)
