@@ -219,3 +219,12 @@ def test_from_toml_errors_say_where(tmp_path: pathlib.Path) -> None:
     with pytest.raises(ConfigError) as exc:
         ConsentConfig.from_toml(invalid)
     assert str(invalid) in str(exc.value) and exc.value.problems[0][0] == "categories[0].key"
+
+
+def test_theme_colours_must_keep_wcag_contrast() -> None:
+    [(loc, msg)] = problems(theme={"color_primary": "#7fb3ff"})
+    assert loc == "theme" and "2.14:1" in msg and "4.5:1" in msg
+    [(_, msg)] = problems(theme={"dark_color_text": "#444444", "dark_color_background": "#111827"})
+    assert "theme.dark_color_text #444444 on theme.dark_color_background #111827" in msg
+    # Colours that are not hex (names, var()) cannot be checked and are accepted.
+    assert build(theme={"color_primary": "var(--brand)"}).theme.color_primary == "var(--brand)"

@@ -248,6 +248,54 @@ class Theme(_Model):
                 raise ValueError(f"theme.{name} = {value!r} may not contain ; {{ }} < > or \\")
         return self
 
+    @model_validator(mode="after")
+    def _contrast(self) -> Theme:
+        # WCAG 2.2 AA (1.4.3) asks 4.5:1 for text; COMPLIANCE items 14 and 36 make it
+        # the rule for both buttons. Only hex colours can be checked here; other CSS
+        # colours (names, rgb(), var()) are the site owner's to check.
+        problems = []
+        for prefix in ("", "dark_"):
+            for fg, bg in (
+                ("color_text", "color_background"),
+                ("color_primary_text", "color_primary"),
+                ("color_secondary_text", "color_secondary"),
+            ):
+                a, b = getattr(self, prefix + fg), getattr(self, prefix + bg)
+                ratio = contrast_ratio(a, b)
+                if ratio is not None and ratio < 4.5:
+                    problems.append(
+                        f"theme.{prefix}{fg} {a} on theme.{prefix}{bg} {b} has a contrast of "
+                        f"{ratio:.2f}:1; WCAG 2.2 AA needs at least 4.5:1 (pick a darker or "
+                        "lighter colour)"
+                    )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+def _luminance(hex_colour: str) -> float | None:
+    m = re.fullmatch(r"#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})", hex_colour.strip())
+    if not m:
+        return None
+    h = m.group(1)
+    if len(h) == 3:
+        h = "".join(c * 2 for c in h)
+    channels = []
+    for i in (0, 2, 4):
+        c = int(h[i : i + 2], 16) / 255
+        channels.append(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)
+    r, g, b = channels
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(foreground: str, background: str) -> float | None:
+    """WCAG contrast ratio of two hex colours (``#rgb`` or ``#rrggbb``); ``None`` otherwise."""
+    la, lb = _luminance(foreground), _luminance(background)
+    if la is None or lb is None:
+        return None
+    hi, lo = max(la, lb), min(la, lb)
+    return (hi + 0.05) / (lo + 0.05)
+
 
 def _env_secret() -> list[SecretStr]:
     raw = os.environ.get("CONSENT_SECRET_KEY", "")
