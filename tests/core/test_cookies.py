@@ -63,6 +63,17 @@ def test_set_cookie_deletions_are_recognised() -> None:
     assert not parse_set_cookie(b"a=x; Max-Age=abc").deletion  # type: ignore[union-attr]
 
 
+def test_set_cookie_without_attributes() -> None:
+    p = parse_set_cookie(b"a=1")
+    assert p is not None and (p.name, p.value, p.deletion, p.path, p.domain) == (
+        "a",
+        "1",
+        False,
+        None,
+        None,
+    )
+
+
 def test_set_cookie_without_name_is_none() -> None:
     assert parse_set_cookie(b"novalue") is None
     assert parse_set_cookie(b"=x; Path=/") is None

@@ -57,6 +57,24 @@ class FakeBanner:
     def head_snippet(self, state: ConsentState, *, nonce: str | None = None) -> str:
         return f"<i>{nonce}</i>"
 
+    def snippet_bytes(
+        self,
+        state: ConsentState,
+        locale: str,
+        *,
+        prefix: str,
+        charset: str,
+        next_url: str = "/",
+        nonce: str | None = None,
+    ) -> bytes:
+        text = self.snippet(state, locale, prefix=prefix, next_url=next_url, nonce=nonce)
+        return text.encode(charset, "xmlcharrefreplace")
+
+    def head_snippet_bytes(
+        self, state: ConsentState, *, charset: str, nonce: str | None = None
+    ) -> bytes:
+        return self.head_snippet(state, nonce=nonce).encode(charset, "xmlcharrefreplace")
+
 
 def endpoint(**kw: object) -> Endpoint:
     config = make_config(**kw)
@@ -268,3 +286,12 @@ def test_filter_keeps_allowed_after_a_blocked_one_and_appends_expiry() -> None:
         (b"set-cookie", b"_fbp=; Max-Age=0"),
     ]
     assert blocked == ["_ga"]
+
+
+def test_verdict_cache_is_bounded_and_the_consent_cookie_always_passes() -> None:
+    p = CookiePolicy(make_config())
+    p._cache_size = 3
+    headers = [(b"set-cookie", f"x{i}=1".encode()) for i in range(5)]
+    _, blocked = p.filter_headers(headers, p.undecided)
+    assert blocked == [f"x{i}" for i in range(5)] and len(p._names) <= 3
+    assert p.allows("consent", p.undecided)
