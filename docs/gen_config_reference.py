@@ -35,7 +35,7 @@ NOTES: dict[tuple[str, str], str] = {
     ("ConsentConfig", "cookie_domain"): "`Domain` attribute of the consent cookie, to share "
     "one choice across sub-domains (e.g. `example.com`).",
     ("ConsentConfig", "prefix"): "Path of the consent endpoint (`POST` a choice, `GET` the "
-    "state, `/policy`, `/static/…`). Honours `root_path`.",
+    "state, `/policy`, `/banner`, `/static/…`). Honours `root_path`.",
     ("ConsentConfig", "default_locale"): "Locale used when the browser's `Accept-Language` "
     "matches none of `locales`.",
     ("ConsentConfig", "theme"): "How the banner looks. See [Theme](#theme).",

@@ -79,7 +79,8 @@ def test_reject_all_keeps_only_necessary_cookies(client: TestClient) -> None:
     assert sorted(client.cookies.keys()) == ["consent", "session"]
     # The choice is kept: no banner form on the next pages, only "Cookie settings".
     page = client.get("/articles/ferry-timetable").text
-    assert "<template data-consent-template>" in page
+    assert "data-consent-banner" not in page and "<template" not in page
+    assert 'class="cc-manage" href="/_consent/policy" data-consent-open>' in page
 
 
 def test_gated_markup_and_local_embed(client: TestClient) -> None:

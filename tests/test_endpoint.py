@@ -68,11 +68,6 @@ def app(store: RecordingStore) -> ConsentMiddleware:
     return ConsentMiddleware(page, config=make_config(), store=store)  # type: ignore[arg-type]
 
 
-def rendered(body: bytes) -> bytes:
-    """The page without ``<template>`` contents, which browsers do not render."""
-    return re.sub(rb"<template\b.*?</template>", b"", body, flags=re.S | re.I)
-
-
 def consent_value(r: Result) -> str:
     return r.set_cookies["consent"].split(";")[0].split("=", 1)[1]
 
@@ -144,10 +139,8 @@ async def test_reject_all_and_then_the_next_page_has_no_banner(app: ConsentMiddl
     cookie = (b"cookie", f"consent={consent_value(r)}".encode())
     for _ in range(3):
         page_r = await call(app, headers=[cookie])
-        assert b"data-consent-banner" not in rendered(page_r.body)
-        assert b"data-consent-open" in rendered(
-            page_r.body
-        )  # the settings control stays on every page
+        assert b"data-consent-banner" not in page_r.body and b"<template" not in page_r.body
+        assert b"data-consent-open" in page_r.body  # the settings control stays on every page
 
 
 async def test_withdraw_expires_cookies_and_keeps_the_consent_id(
@@ -361,3 +354,59 @@ async def test_policy_page_and_static_assets(app: ConsentMiddleware) -> None:
     assert r.status == 304 and r.body == b""
     r = await call(app, "GET", "/_consent/static/../../etc/passwd")
     assert r.status == 404
+
+
+# -- the settings layer consent.js fetches ----------------------------------------------------
+
+
+async def test_decided_page_carries_only_a_small_settings_control(app: ConsentMiddleware) -> None:
+    r = await post(app, b"action=save&categories=analytics", FORM)
+    cookie = (b"cookie", f"consent={consent_value(r)}".encode())
+    undecided = await call(app)
+    decided = await call(app, headers=[cookie])
+
+    def injected(body: bytes) -> int:  # before </body>; the head's gtag script apart
+        return len(body.partition(b"<p>page</p>")[2].partition(b"</body>")[0])
+
+    assert 0 < injected(decided.body) < 1024 < injected(undecided.body)
+    assert b"data-consent-open" in decided.body and b"data-consent-banner" not in decided.body
+
+
+async def test_banner_fragment_has_the_form_with_the_visitors_grants_checked(
+    app: ConsentMiddleware,
+) -> None:
+    r = await post(app, b"action=save&categories=analytics", FORM)
+    cookie = (b"cookie", f"consent={consent_value(r)}".encode())
+    r = await call(
+        app, "GET", "/_consent/banner", [cookie], query=b"next=%2Fshop%3Fp%3D2", root_path="/sub"
+    )
+    assert r.status == 200
+    assert r.header("content-type") == "text/html; charset=utf-8"
+    assert r.header("cache-control") == "private, no-cache"
+    assert r.header("vary") == "Cookie, Accept-Language, Sec-GPC"
+    assert r.header_values("set-cookie") == []
+    html = r.body.decode()
+    assert html.startswith("<div") and "data-consent-banner" in html and "<script" not in html
+    assert '<form class="cc-form" method="post" action="/sub/_consent">' in html
+    assert '<input type="hidden" name="next" value="/shop?p=2">' in html
+    checked = re.findall(r'name="categories" value="(\w+)"[^>]*?\bchecked\b', html)
+    assert sorted(checked) == ["analytics", "necessary"]
+    assert 'value="withdraw">' in html  # a decided visitor may withdraw: not hidden
+
+
+async def test_banner_fragment_for_an_undecided_visitor_and_in_their_language(
+    app: ConsentMiddleware,
+) -> None:
+    r = await call(app, "GET", "/_consent/banner", [(b"accept-language", b"de-AT,en;q=0.5")])
+    html = r.body.decode()
+    assert r.status == 200 and 'lang="de"' in html
+    assert re.findall(r'value="(\w+)"[^>]*?\bchecked\b', html) == ["necessary"]
+    assert '<input type="hidden" name="next" value="/">' in html
+    r = await call(app, "HEAD", "/_consent/banner")
+    assert r.status == 200 and r.body == b""
+
+
+async def test_banner_fragment_refuses_post(app: ConsentMiddleware) -> None:
+    r = await call(app, "POST", "/_consent/banner", [FORM], body=b"action=accept_all")
+    assert_error(r, 405, "use GET")
+    assert r.header("allow") == "GET, HEAD"

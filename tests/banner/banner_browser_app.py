@@ -1,7 +1,8 @@
 """A small Starlette site for the browser tests, run by uvicorn in a subprocess.
 
 Pages get ``Banner.snippet`` before ``</body>`` and ``Banner.head_snippet`` after
-``<head>``; ``/_consent/static/*`` and ``/_consent/policy`` come from the Banner;
+``<head>``; ``/_consent/static/*``, ``/_consent/policy`` and ``/_consent/banner``
+(the settings layer consent.js fetches for a decided visitor) come from the Banner;
 ``POST /_consent`` is a stand-in for the real endpoint: it answers the same JSON
 (or a 303 for the no-JavaScript form) and keeps the choice in a plain cookie.
 Query parameters pick the layout (``?layout=modal``) and ``?lang=``.
@@ -13,7 +14,7 @@ import json
 import time
 from functools import cache
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from banner_helpers import make_config
 from starlette.applications import Starlette
@@ -28,6 +29,7 @@ from consent.state import ConsentState
 COOKIE = "fake_consent"
 NONCE = "dGVzdG5vbmNl"
 POSTS: list[dict[str, Any]] = []  # what the browser posted, for the tests to inspect
+FRAGMENTS: list[str] = []  # the /_consent/banner URLs the browser fetched
 
 
 @cache
@@ -117,6 +119,23 @@ async def policy(request: Request) -> HTMLResponse:
     )
 
 
+async def fragment(request: Request) -> HTMLResponse:
+    """Like the real ``GET /_consent/banner``; the layout is the one of the page in ``next``."""
+    FRAGMENTS.append(request.url.path + "?" + request.url.query)
+    nxt = request.query_params.get("next") or "/page"
+    query = dict(parse_qsl(urlsplit(nxt).query))
+    b = banner(query.get("layout", "bar"))
+    html = b.banner_fragment(
+        state_of(request, b),
+        b.negotiate(request.headers.get("accept-language"), query.get("lang")),
+        prefix="/_consent",
+        next_url=nxt,
+    )
+    return HTMLResponse(
+        html, headers={"cache-control": "private, no-cache", "vary": "Cookie, Accept-Language"}
+    )
+
+
 async def endpoint(request: Request) -> Response:
     b = banner("bar")
     is_json = request.headers.get("content-type", "").startswith("application/json")
@@ -156,6 +175,12 @@ async def posts(request: Request) -> JSONResponse:
     return JSONResponse(POSTS)
 
 
+async def fragments(request: Request) -> JSONResponse:
+    if request.method == "DELETE":
+        FRAGMENTS.clear()
+    return JSONResponse(FRAGMENTS)
+
+
 async def frame(request: Request) -> HTMLResponse:
     return HTMLResponse("<!doctype html><html lang='en'><title>Frame</title><p>Embedded</p></html>")
 
@@ -166,7 +191,9 @@ app = Starlette(
         Route("/frame", frame),
         Route("/_consent", endpoint, methods=["POST"]),
         Route("/_consent/policy", policy),
+        Route("/_consent/banner", fragment),
         Route("/_consent/static/{name}", static),
         Route("/_test/posts", posts, methods=["GET", "DELETE"]),
+        Route("/_test/fragments", fragments, methods=["GET", "DELETE"]),
     ]
 )

@@ -147,25 +147,65 @@ def test_assets_are_linked_with_the_nonce(banner: Banner) -> None:
     assert not render(banner).find("script").has("nonce")
 
 
-def test_decided_visitor_gets_the_settings_control_and_an_inert_banner(banner: Banner) -> None:
-    html = banner.snippet(DECIDED, "en", prefix=PREFIX)
+def test_decided_visitor_gets_only_the_settings_control(banner: Banner) -> None:
+    html = banner.snippet(DECIDED, "en", prefix=PREFIX, next_url="/shop?page=2", nonce="n0nce")
+    assert len(html.encode()) < 1024, len(html.encode())
+    assert "<template" not in html and "data-consent-banner" not in html and "<form" not in html
+    assert "/shop" not in html  # no form, so no page URL to return to
     root = parse(html)
     control = root.find(data_consent_open=True)
     assert control.text == "Cookie settings"
     assert not control.has("hidden")
     assert control.get("href") == f"{PREFIX}/policy"  # without JavaScript: the settings page
-    template = root.find("template", data_consent_template=True)
-    assert template.find(data_consent_banner=True)
-    assert root.find(data_consent_root=True).get("data-consent-granted") == "analytics necessary"
+    data = root.find(data_consent_root=True)
+    assert data.get("data-consent-granted") == "analytics necessary"
+    assert data.get("data-consent-prefix") == PREFIX  # where consent.js fetches the banner
+    assert json.loads(data.get("data-consent-modes") or "")["analytics"] == ["analytics_storage"]
+    assert root.find("link", rel="stylesheet").get("nonce") == "n0nce"
+    assert root.find("script").get("nonce") == "n0nce"
 
 
-def test_decided_visitor_reopening_sees_only_their_grants_checked(banner: Banner) -> None:
-    b = the_banner(render(banner, DECIDED))
+def test_decided_snippet_stays_small_in_every_locale_and_charset(banner: Banner) -> None:
+    for locale in banner.locales:
+        for charset in ("utf-8", "iso8859-1"):
+            data = banner.snippet_bytes(
+                DECIDED, locale, prefix=PREFIX, charset=charset, nonce="A" * 24
+            )
+            assert len(data) < 1024, (locale, charset, len(data))
+
+
+def test_banner_fragment_is_the_banner_alone_with_the_grants_checked(banner: Banner) -> None:
+    html = banner.banner_fragment(DECIDED, "en", prefix=PREFIX, next_url="/shop?page=2")
+    root = parse(html)
+    b = the_banner(root)
+    assert html.startswith("<div") and not root.find_all("script") and "cc-manage" not in html
+    form = b.find("form")
+    assert (form.get("method"), form.get("action")) == ("post", PREFIX)
+    assert form.find("input", name="next").get("value") == "/shop?page=2"
     checked = {n.get("value") for n in b.find_all("input", name="categories", checked=True)}
     assert checked == {"necessary", "analytics"}
     withdraw = b.find("button", value="withdraw")
     assert not withdraw.has("hidden")
     assert b.find("input", name="source").get("value") == "settings"
+
+
+def test_banner_fragment_equals_the_undecided_banner(banner: Banner) -> None:
+    """For an undecided visitor the fragment is exactly the banner the page carries."""
+    page = banner.snippet(UNDECIDED, "de", prefix=PREFIX, next_url="/a")
+    fragment = banner.banner_fragment(UNDECIDED, "de", prefix=PREFIX, next_url="/a")
+    assert fragment in page
+
+
+def test_banner_fragment_escapes_next_and_is_rendered_once(
+    banner: Banner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    banner.banner_fragment(DECIDED, "fr", prefix="/frag")
+    monkeypatch.setattr(banner, "_env", None)  # a second render would crash
+    nasty = '/x?a="><script>alert(1)</script>'
+    html = banner.banner_fragment(DECIDED, "fr", prefix="/frag", next_url=nasty)
+    assert "<script>" not in html
+    assert the_banner(parse(html)).find("input", name="next").get("value") == nasty
+    assert the_banner(parse(html)).get("lang") == "fr"
 
 
 def test_withdraw_is_hidden_for_an_undecided_visitor(banner: Banner) -> None:

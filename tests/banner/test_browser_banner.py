@@ -21,6 +21,7 @@ BANNER = "[data-consent-banner]"
 def context(browser: Browser, site: str) -> Iterator[BrowserContext]:
     ctx = browser.new_context(base_url=site)
     ctx.request.delete("/_test/posts")
+    ctx.request.delete("/_test/fragments")
     yield ctx
     ctx.close()
 
@@ -34,6 +35,12 @@ def page(context: BrowserContext) -> Page:
 
 def posts(context: BrowserContext) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = context.request.get("/_test/posts").json()
+    return found
+
+
+def fragments(context: BrowserContext) -> list[str]:
+    """The ``/_consent/banner`` URLs consent.js fetched, in order."""
+    found: list[str] = context.request.get("/_test/fragments").json()
     return found
 
 
@@ -147,7 +154,7 @@ def test_reject_runs_nothing(page: Page, context: BrowserContext) -> None:
     assert page.locator("iframe").get_attribute("src") is None
     assert page.evaluate("window.__events[0].granted") == ["necessary"]
     page.reload()
-    assert page.locator(BANNER).count() == 0  # a decided visitor: the banner is only a template
+    assert page.locator(BANNER).count() == 0  # a decided visitor: only the settings control
 
 
 def test_decided_visitor_runs_granted_scripts_on_load_and_reopens_settings(
@@ -158,19 +165,84 @@ def test_decided_visitor_runs_granted_scripts_on_load_and_reopens_settings(
     page.wait_for_function("() => window.__ran === true")
     assert page.evaluate("window.__both") is None
     assert page.locator(BANNER).count() == 0
+    assert page.locator("template").count() == 0  # no inert copy of the banner either
     manage = page.locator("[data-consent-open]")
     manage.click()
     banner = page.locator(BANNER)
+    banner.wait_for()  # fetched from /_consent/banner, then opened
+    assert fragments(context) == ["/_consent/banner?next=%2Fpage"]
     assert banner.is_visible()
     assert page.locator("details").get_attribute("open") is not None
     assert page.locator("input[value=analytics]").is_checked()
     assert not page.locator("input[value=marketing]").is_checked()
-    assert focus_in_banner(page)
+    page.wait_for_function("() => !!document.activeElement.closest('[data-consent-banner]')")
     page.keyboard.press("Escape")
     page.keyboard.press("Escape")
     assert not banner.is_visible()
     assert page.evaluate("document.activeElement.hasAttribute('data-consent-open')")
     assert posts(context) == []
+    manage.click()  # a second time: the fetched banner is reused
+    page.wait_for_function("() => !!document.activeElement.closest('[data-consent-banner]')")
+    assert banner.is_visible()
+    assert page.locator(BANNER).count() == 1 and len(fragments(context)) == 1
+
+
+def test_reopened_settings_in_a_modal_trap_focus_and_return_to_the_page(
+    page: Page, context: BrowserContext, site: str
+) -> None:
+    context.add_cookies([{"name": "fake_consent", "value": "analytics", "url": site}])
+    page.goto("/page?layout=modal&x=1")
+    page.wait_for_function("() => window.__ran === true")
+    page.locator("[data-consent-open]").focus()
+    page.keyboard.press("Enter")  # the keyboard opens it as a click does
+    page.wait_for_function("() => !!document.activeElement.closest('[data-consent-banner]')")
+    assert page.locator(BANNER).get_attribute("aria-modal") == "true"
+    # The form of the fetched layer returns to this page, query included.
+    assert (
+        page.locator(f"{BANNER} input[name=next]").get_attribute("value")
+        == "/page?layout=modal&x=1"
+    )
+    for _ in range(14):
+        page.keyboard.press("Tab")
+        assert focus_in_banner(page), focused(page)
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+    assert not page.locator(BANNER).is_visible()
+    assert page.evaluate("document.activeElement.hasAttribute('data-consent-open')")
+    assert posts(context) == []
+
+
+def test_reopened_settings_fall_back_to_the_form_post_back_to_the_page(
+    page: Page, context: BrowserContext, site: str
+) -> None:
+    context.add_cookies([{"name": "fake_consent", "value": "analytics", "url": site}])
+    page.route(
+        "**/_consent",
+        lambda route: (
+            route.abort() if route.request.resource_type == "fetch" else route.continue_()
+        ),
+    )
+    page.goto("/page?x=2")
+    page.locator("[data-consent-open]").click()
+    page.locator("input[value=marketing]").check()
+    with page.expect_navigation():
+        page.locator("button[value=save]").click()
+    assert page.url.endswith("/page?x=2")
+    post = posts(context)[-1]
+    assert post["json"] is False and post["next"] == "/page?x=2"
+    assert post["categories"] == ["analytics", "marketing"] and post["source"] == "settings"
+
+
+def test_failed_banner_fetch_follows_the_settings_link(
+    page: Page, context: BrowserContext, site: str
+) -> None:
+    context.add_cookies([{"name": "fake_consent", "value": "analytics", "url": site}])
+    page.route("**/_consent/banner*", lambda route: route.abort())
+    page.goto("/page")
+    with page.expect_navigation():
+        page.locator("[data-consent-open]").click()
+    assert page.url.endswith("/_consent/policy")  # the page that works without JavaScript
+    assert page.locator("input[value=analytics]").is_checked()
 
 
 def test_withdraw_reloads_so_running_scripts_stop(

@@ -41,6 +41,11 @@ class FakeBanner:
     ) -> str:
         return f"policy {locale} {prefix}"
 
+    def banner_fragment(
+        self, state: ConsentState, locale: str, *, prefix: str, next_url: str = "/"
+    ) -> str:
+        return f"banner {locale} {prefix} {next_url} {sorted(state.granted)}"
+
     def snippet(
         self,
         state: ConsentState,
@@ -153,7 +158,9 @@ def test_same_origin_by_origin_header() -> None:
     assert isinstance(out, Decision)
 
 
-@pytest.mark.parametrize("sub", ["/.well-known/gpc.json", "/policy", "/static/consent.js"])
+@pytest.mark.parametrize(
+    "sub", ["/.well-known/gpc.json", "/policy", "/banner", "/static/consent.js"]
+)
 def test_get_only_resources_refuse_other_methods(sub: str) -> None:
     out = endpoint().handle(req("DELETE", sub), b"", UNDECIDED)
     assert isinstance(out, EndpointResponse) and out.status == 405
@@ -172,6 +179,47 @@ def test_policy_page_uses_the_language_override_cookie() -> None:
         UNDECIDED,
     )
     assert isinstance(out, EndpointResponse) and out.body == b"policy de /sub/_consent"
+
+
+def test_banner_fragment_for_the_visitor_locale_and_page() -> None:
+    decided = ConsentState(granted=frozenset({"necessary", "analytics"}), decided=True)
+    out = endpoint().handle(
+        req(
+            "GET",
+            "/banner",
+            (b"cookie", b"consent_lang=de"),
+            (b"accept-language", b"fr"),
+            root_path="/sub",
+            query=b"x=1&next=%2Fsub%2Fshop%3Fp%3D2",
+        ),
+        b"",
+        decided,
+    )
+    assert isinstance(out, EndpointResponse) and out.status == 200
+    assert out.body == b"banner de /sub/_consent /sub/shop?p=2 ['analytics', 'necessary']"
+    headers = dict(out.headers)
+    assert headers[b"content-type"] == b"text/html; charset=utf-8"
+    assert headers[b"cache-control"] == b"private, no-cache"
+    assert headers[b"vary"] == b"Cookie, Accept-Language, Sec-GPC"
+    assert headers[b"content-length"] == str(len(out.body)).encode()
+
+
+@pytest.mark.parametrize(
+    ("query", "nxt"),
+    [
+        (b"", "/"),  # no page named: home
+        (b"next=", "/"),
+        (b"next=%2F%2Fevil.example%2Fx", "/"),  # another site: never
+        (b"next=https%3A%2F%2Fevil.example%2F", "/"),
+        (b"next=%2Fa%0D%0Ab", "/"),
+        (b"next=%2Fcaf%C3%A9&next=%2Fsecond", "/café"),  # the first one, %-escapes as UTF-8
+        (b"&".join([b"f=1"] * 20) + b"&next=%2Fa", "/"),  # more fields than a page sends
+    ],
+)
+def test_banner_fragment_returns_only_to_a_path_of_this_site(query: bytes, nxt: str) -> None:
+    out = endpoint().handle(req("GET", "/banner", query=query), b"", UNDECIDED)
+    assert isinstance(out, EndpointResponse) and out.status == 200
+    assert out.body.decode() == f"banner en /_consent {nxt} ['necessary']"
 
 
 def test_unknown_static_file() -> None:

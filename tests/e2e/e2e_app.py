@@ -5,7 +5,9 @@ Run by uvicorn in a subprocess (``tests/browser_support.serve``). Environment:
 - ``E2E_CONSENT_LOG``: path of the SQLite consent log the tests inspect;
 - ``E2E_LAYOUT``: the default banner layout (``bar``); ``?layout=box|modal`` on any
   URL picks another, so one server covers every layout. Each layout has its own
-  middleware over the same site and the same log file.
+  middleware over the same site and the same log file. ``GET /_consent/banner``
+  (the settings layer consent.js fetches) follows the layout of the page in its
+  ``next`` parameter.
 
 Every page sets ``session`` (necessary), ``_gid`` (analytics) and ``_fbp``
 (marketing) on the server, HttpOnly, so only the middleware can keep them out of
@@ -18,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -123,6 +125,8 @@ class LayoutSwitch:
             await self._lifespan(receive, send)
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if "next" in query:  # /_consent/banner?next=/page?layout=modal
+            query = parse_qs(urlsplit(query["next"][0]).query)
         layout = query.get("layout", [self.default])[0]
         await self.apps.get(layout, self.apps[self.default])(scope, receive, send)
 

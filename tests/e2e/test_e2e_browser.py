@@ -130,7 +130,8 @@ def audit(*args: str) -> subprocess.CompletedProcess[str]:
 
 def history(log_url: str, consent_id: str) -> list[dict[str, Any]]:
     """The log's records for one consent id, through ``consent audit show --format json``."""
-    done = audit("show", consent_id, "--format", "json", "--log", log_url)
+    # "--": a random consent id may start with "-", which argparse takes for an option.
+    done = audit("show", "--format", "json", "--log", log_url, "--", consent_id)
     assert done.returncode == 0, done.stdout + done.stderr
     records: list[dict[str, Any]] = json.loads(done.stdout)["records"]
     return records
@@ -286,11 +287,13 @@ def test_settings_reopen_from_any_page_and_withdrawal_expires_cookies(
 
     page.locator(FOOTER_SETTINGS).click()
     banner = page.locator(BANNER)
+    banner.wait_for()  # consent.js fetches the settings layer from /_consent/banner
     assert banner.is_visible()
     assert page.locator(f"{BANNER} details").get_attribute("open") is not None
     for key in ("analytics", "marketing", "preferences"):
         assert page.locator(f"{BANNER} input[value={key}]").is_checked()
-    assert focus_in_banner(page)
+    page.wait_for_function("() => !!document.activeElement.closest('[data-consent-banner]')")
+    assert page.locator(f"{BANNER} input[name=next]").get_attribute("value") == "/other?p=2"
 
     with page.expect_navigation():  # consent taken back: consent.js reloads the page
         if how == "withdraw":
@@ -308,6 +311,58 @@ def test_settings_reopen_from_any_page_and_withdrawal_expires_cookies(
     expected = "withdraw" if how == "withdraw" else "save"
     assert actions(log_url, st["consent_id"]) == ["accept_all", expected]
     assert history(log_url, st["consent_id"])[-1]["source"] == "settings"
+
+
+def test_decided_pages_carry_only_the_settings_control(page: Page, context: BrowserContext) -> None:
+    page.goto("/")
+    banner_ready(page)
+    page.locator("button[value=reject_all]").click()
+    wait_for_choice(context)
+    response = page.goto("/other")
+    assert response is not None
+    html = response.text()
+    assert "data-consent-banner" not in html and "<template" not in html
+    assert 'class="cc-manage"' in html
+    fragment = context.request.get("/_consent/banner?next=/other%3Fp%3D1")
+    assert fragment.status == 200
+    assert fragment.headers["content-type"] == "text/html; charset=utf-8"
+    assert 'value="/other?p=1"' in fragment.text()
+
+
+@pytest.mark.parametrize("layout", ["bar", "modal"])
+def test_reopened_settings_by_keyboard_escape_returns_focus(
+    page: Page, context: BrowserContext, layout: str
+) -> None:
+    page.goto(f"/?layout={layout}")
+    banner_ready(page)
+    page.locator("button[value=reject_all]").click()
+    wait_for_choice(context)
+    page.goto(f"/other?layout={layout}")
+    assert page.locator(BANNER).count() == 0
+    page.locator(FOOTER_SETTINGS).focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => !!document.activeElement.closest('[data-consent-banner]')")
+    assert (page.locator(BANNER).get_attribute("aria-modal") == "true") == (layout == "modal")
+    seen = [focused(page)]
+    while seen[-1] != "input:analytics" and len(seen) < 8:
+        page.keyboard.press("Tab")
+        seen.append(focused(page))
+    # First the first layer, then the settings layer, already open.
+    assert seen == [
+        "button:reject_all",
+        "button:accept_all",
+        "summary:Customise",
+        "input:preferences",
+        "input:analytics",
+    ]
+    page.keyboard.press("Space")  # ticked, but never saved
+    page.keyboard.press("Escape")  # closes the settings layer
+    page.keyboard.press("Escape")  # closes the banner: nothing changes
+    assert not page.locator(BANNER).is_visible()
+    assert focused(page) == "a:Cookie settings"  # back on the link that opened it
+    page.wait_for_timeout(200)
+    assert state(context)["granted"] == ["necessary"]
+    assert page.evaluate("window.__analytics") is None
 
 
 # -- 6. without JavaScript ---------------------------------------------------------------
@@ -480,6 +535,15 @@ def test_axe_finds_nothing_in_any_layout(browser: Browser, site: str, layout: st
         page.locator(f"{BANNER} summary").click()
         opened = run_axe(page)
         assert closed == [] and opened == [], closed or opened
+        # Decided: the settings layer fetched when the footer link reopens it.
+        page.locator("button[value=reject_all]").click()
+        wait_for_choice(ctx)
+        page.goto(f"/other?layout={layout}")
+        page.locator(FOOTER_SETTINGS).click()
+        page.wait_for_function("() => !!document.activeElement.closest('[data-consent-banner]')")
+        assert f"cc-{layout}" in (page.locator(BANNER).get_attribute("class") or "")
+        reopened = run_axe(page)
+        assert reopened == [], reopened
     finally:
         ctx.close()
 

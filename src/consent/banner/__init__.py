@@ -83,8 +83,10 @@ class _Compiled:
         self.nonce_slots = tuple(i for i in range(1, len(parts), 2) if parts[i] == _NONCE)
         # The shipped templates hold the URL once, near the end, and the nonces in the
         # first few hundred characters. Cut that way, a page costs one copy of the long
-        # middle ("big") whatever the nonce, and no Python loop.
-        self.simple = len(self.url_slots) == 1
+        # middle ("big") whatever the nonce, and no Python loop. A text without a URL
+        # (a decided visitor's snippet, the head script) is cut the same way, with the
+        # URL slot at the very end: callers pass "" for it.
+        self.simple = len(self.url_slots) <= 1
         before, _, after = rendered.partition(_URL)
         self.pre, self.post = before.replace(_NONCE, ""), after.replace(_NONCE, "")
         head, mark, self.big = before.rpartition(_NONCE)
@@ -207,6 +209,7 @@ class Banner:
             self._fingerprints[name] = digest[:12]
 
         self._snippets: dict[_SnippetKey, _Compiled] = {}
+        self._fragments: dict[_SnippetKey, _Compiled] = {}
         self._urls: dict[str, str] = {}
         self._heads: dict[tuple[bool, frozenset[str]], _Compiled] = {}
         self._negotiated: dict[tuple[str | None, str | None], str] = {}
@@ -448,17 +451,23 @@ class Banner:
         """The HTML to insert before ``</body>``.
 
         An undecided visitor gets the whole banner (both layers); a decided one
-        only the "Cookie settings" control, with the banner in an inert
-        ``<template>`` for consent.js to open. Rendered once per (locale, decided,
-        granted, gpc, prefix); each call only fills in ``next_url`` and ``nonce``.
+        only the "Cookie settings" control, consent.css, consent.js and the data
+        consent.js needs: every page of a returning visitor stays small, and
+        consent.js fetches the banner (:meth:`banner_fragment`, served at
+        ``{prefix}/banner``) only when the visitor opens the settings. Rendered
+        once per (locale, decided, granted, gpc, prefix); each call only fills in
+        ``next_url`` and ``nonce``.
         """
         key = (locale, state.decided, state.granted, state.gpc, prefix)
         cached = self._snippets.get(key)
         if cached is None:
             cached = self._render_snippet(key, state)
-        url = self._urls.get(next_url)  # inlined: this is the per-page hot path
-        if url is None:
-            url = self._escape_url(next_url)
+        if cached.url_slots:
+            url = self._urls.get(next_url)  # inlined: this is the per-page hot path
+            if url is None:
+                url = self._escape_url(next_url)
+        else:
+            url = ""  # a decided visitor's snippet has no form, hence no URL to escape
         if nonce is None and cached.simple:
             return "".join((cached.pre, url, cached.post))
         return cached.fill(url, "" if nonce is None else _nonce_attr(nonce))
@@ -481,6 +490,8 @@ class Banner:
         cached = self._snippets.get(key)
         if cached is None:
             cached = self._render_snippet(key, state)
+        if not cached.url_slots:  # decided: no form, so no URL (and no escaping)
+            return cached.fill_bytes("", "" if nonce is None else _nonce_attr(nonce), charset)
         url = self._urls.get(next_url)
         if url is None:
             url = self._escape_url(next_url)
@@ -490,12 +501,36 @@ class Banner:
         locale, _, _, _, prefix = key
         ctx = self._context(self._views[self._canon(locale)], prefix, state)
         modes = self.config.google_consent_mode and self._modes
-        ctx["modes"] = json.dumps(modes, separators=(",", ":")) if modes else ""
+        # In a single-quoted attribute, JSON's double quotes need no "&#34;" (about 90
+        # bytes less on every page); "&" and "'" are escaped by hand, hence Markup.
+        raw = json.dumps(modes, separators=(",", ":")) if modes else ""
+        ctx["modes"] = Markup(raw.replace("&", "&amp;").replace("'", "&#39;"))
         compiled = _Compiled(self._env.get_template("snippet.html").render(ctx))
         if len(self._snippets) >= _CACHE_MAX:
             self._snippets.clear()
         self._snippets[key] = compiled
         return compiled
+
+    def banner_fragment(
+        self, state: ConsentState, locale: str, *, prefix: str, next_url: str = "/"
+    ) -> str:
+        """The banner alone (``banner.html``: both layers, one ``<form>``), as an HTML
+        fragment: what ``GET {prefix}/banner`` answers and consent.js inserts when a
+        decided visitor opens the settings. The categories are checked per
+        ``state``; the form returns to ``next_url``. Cached like :meth:`snippet`.
+        """
+        key = (locale, state.decided, state.granted, state.gpc, prefix)
+        cached = self._fragments.get(key)
+        if cached is None:
+            ctx = self._context(self._views[self._canon(locale)], prefix, state)
+            cached = _Compiled(self._env.get_template("banner.html").render(ctx))
+            if len(self._fragments) >= _CACHE_MAX:
+                self._fragments.clear()
+            self._fragments[key] = cached
+        url = self._urls.get(next_url)
+        if url is None:
+            url = self._escape_url(next_url)
+        return cached.fill(url, "")
 
     def _escape_url(self, url: str) -> str:
         # Pages repeat, so a bounded memo beats escaping on every call (~5x faster).

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl
 
 from ..config import ConsentConfig
 from ..state import ConsentState, new_consent_id
@@ -48,6 +48,9 @@ class BannerLike(Protocol):
     def static(self, name: str) -> tuple[bytes, str, str] | None: ...
     def policy_page(
         self, state: ConsentState, locale: str, *, prefix: str, nonce: str | None = None
+    ) -> str: ...
+    def banner_fragment(
+        self, state: ConsentState, locale: str, *, prefix: str, next_url: str = "/"
     ) -> str: ...
 
 
@@ -112,7 +115,8 @@ def error(status: int, code: str, detail: str, extra: Headers | None = None) -> 
 
 
 class Endpoint:
-    """Serves ``{prefix}``, ``{prefix}/policy``, ``{prefix}/static/*`` and ``gpc.json``."""
+    """Serves ``{prefix}``, ``{prefix}/policy``, ``{prefix}/banner``, ``{prefix}/static/*``
+    and ``gpc.json``."""
 
     def __init__(self, config: ConsentConfig, policy: CookiePolicy, banner: BannerLike) -> None:
         self.config = config
@@ -192,13 +196,21 @@ class Endpoint:
             return error(
                 405, "method_not_allowed", "use GET or POST", [(b"allow", b"GET, HEAD, POST")]
             )
-        if req.subpath == "/policy":
+        if req.subpath in ("/policy", "/banner"):
             if req.method not in ("GET", "HEAD"):
                 return error(405, "method_not_allowed", "use GET", [(b"allow", b"GET, HEAD")])
             locale = self._locale(req)
-            page = self.banner.policy_page(
-                state, locale, prefix=req.root_path + self.prefix
-            ).encode()
+            prefix = req.root_path + self.prefix
+            if req.subpath == "/policy":
+                text = self.banner.policy_page(state, locale, prefix=prefix)
+            else:
+                # The settings layer consent.js fetches for a decided visitor, whose
+                # pages carry only the "Cookie settings" control. Its form returns to
+                # the page the visitor was on, when that is a path of this site.
+                text = self.banner.banner_fragment(
+                    state, locale, prefix=prefix, next_url=self._safe_next(self._next(req), req)
+                )
+            page = text.encode()
             return EndpointResponse(
                 200,
                 [
@@ -229,6 +241,15 @@ class Endpoint:
             return EndpointResponse(304, headers)
         headers.append((b"content-length", str(len(content)).encode()))
         return EndpointResponse(200, headers, content)
+
+    @staticmethod
+    def _next(req: EndpointRequest) -> str | None:
+        """The ``next`` query parameter (the first one), or ``None``."""
+        try:  # latin-1 never fails; parse_qs decodes the %-escapes as UTF-8
+            found = parse_qs(req.query.decode("latin-1"), max_num_fields=16).get("next")
+        except ValueError:  # more fields than any page of ours sends
+            return None
+        return found[0] if found else None
 
     def _locale(self, req: EndpointRequest) -> str:
         al = req.header(b"accept-language")

@@ -10,7 +10,7 @@
     ok = e => e.dataset.consent.split(/\s+/).every(k => G.has(k)),
     gtag = window.gtag || function () { (window.dataLayer = window.dataLayer || []).push(arguments); };
   let G = new Set(R.dataset.consentGranted.split(' ')),
-    B = R.querySelector('[data-consent-banner]'), back = null;
+    B = R.querySelector('[data-consent-banner]'), back = null, busy = 0;
 
   // Run gated <script type="text/plain" data-consent="k"> and load gated iframes.
   const activate = () => {
@@ -39,12 +39,6 @@
     focusables = () => $$('a[href],button,input:not([disabled]),summary', B)
       .filter(e => (e.checkVisibility ? e.checkVisibility() : e.getClientRects().length)), // closed <details> content is laid out
     open = (trigger, settings) => {
-      if (!B) {
-        const t = R.querySelector('template[data-consent-template]');
-        if (!t) return;
-        R.append(t.content.cloneNode(true));
-        B = R.querySelector('[data-consent-banner]');
-      }
       back = trigger;
       B.hidden = false;
       if (M) M.hidden = true;
@@ -103,8 +97,18 @@
   });
 
   d.addEventListener('click', e => {
-    const o = e.target.closest && e.target.closest('[data-consent-open]');
-    if (o) { e.preventDefault(); open(o, true); }
+    const o = e.target.closest && e.target.closest('[data-consent-open]'), P = R.dataset.consentPrefix;
+    if (!o || !(B || window.fetch)) return;
+    e.preventDefault();
+    if (B) return open(o, true);
+    // A decided visitor's page has no banner: fetch it, or else follow the link (the no-JS path).
+    if (busy++) return;
+    fetch(P + '/banner?next=' + encodeURIComponent(location.pathname + location.search)) // fetch sends cookies to its own origin
+      .then(r => (r.ok ? r.text() : Promise.reject())).then(h => {
+        R.insertAdjacentHTML('beforeend', h);
+        B = R.querySelector('[data-consent-banner]');
+        open(o, true);
+      }).catch(() => { location.href = o.href || P + '/policy'; });
   });
 
   d.addEventListener('keydown', e => {
