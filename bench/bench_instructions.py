@@ -112,11 +112,7 @@ def main() -> int:
     for scenario in SCENARIOS:
         per: dict[str, float] = {}
         for variant in VARIANTS:
-            if (
-                scenario.startswith("page")
-                and variant in ("noop", "basehttp")
-                and scenario != "page-decided"
-            ):
+            if variant != "bare" and variant not in args.variants:
                 continue
             base = instructions(variant, scenario, 0)
             full = instructions(variant, scenario, args.n)
