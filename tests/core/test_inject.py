@@ -569,3 +569,13 @@ def test_rewrite_headers_does_not_mutate_its_input() -> None:
     copy = list(headers)
     rewrite_headers(headers, 5)
     assert headers == copy
+
+
+def test_rewrite_headers_leaves_other_names_of_the_same_lengths_alone() -> None:
+    headers = [(b"date", b"Mon"), (b"accept-charset", b"x"), (b"Content-Length", b"10")]
+    assert rewrite_headers(headers, 5) == [
+        (b"date", b"Mon"),
+        (b"accept-charset", b"x"),
+        (b"Content-Length", b"15"),
+        (b"vary", b"Cookie"),
+    ]

@@ -35,6 +35,8 @@ _PROBE_BYTES = _PROBE.encode("ascii")
 _UNSAFE_CODECS = ("utf-7", "iso2022", "hz", "idna", "unicode-escape", "raw-unicode-escape")
 
 _BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+# Content-Type, Content-Range, Content-Encoding, Content-Disposition.
+_PLAN_NAME_LENGTHS = frozenset({12, 13, 16, 19})
 
 
 def plan_injection(method: str, status: int, headers: Sequence[tuple[bytes, bytes]]) -> str | None:
@@ -53,6 +55,10 @@ def plan_injection(method: str, status: int, headers: Sequence[tuple[bytes, byte
         return None
     content_type: bytes | None = None
     for raw_name, value in headers:
+        # Only names as long as one of the four below can matter: the others are
+        # skipped without lowercasing them (a method call per header saved).
+        if len(raw_name) not in _PLAN_NAME_LENGTHS:
+            continue
         name = raw_name.lower()
         if name == b"content-type":
             if content_type is not None:
@@ -125,6 +131,11 @@ def rewrite_headers(
     vary_at = -1
     vary_done = False
     for name, value in headers:
+        # Content-Length is 14 letters, Vary and ETag 4: other names pass unlowered.
+        n = len(name)
+        if n != 14 and n != 4:
+            out.append((name, value))
+            continue
         lower = name.lower()
         if lower == b"content-length":
             if trailers:
