@@ -35,7 +35,7 @@ class PageBanner(Protocol):
 def csp_nonce(headers: Headers) -> str | None:
     """The script nonce of the response's Content-Security-Policy, if it has one."""
     for k, v in headers:
-        if k.lower() == b"content-security-policy":
+        if len(k) == 23 and k.lower() == b"content-security-policy":
             m = _NONCE.search(v)
             if m:
                 return m.group(1).decode()
