@@ -293,6 +293,14 @@ class _Responder:
             return self.injector.feed(chunk)
         return chunk
 
+    def last(self, chunk: bytes) -> bytes:
+        """The body's one and only chunk: the snippets placed in a single step."""
+        if self.pending is not None:
+            self._flush_start(chunk)
+        if self.injector is not None:
+            return self.injector.finish(chunk)
+        return chunk
+
     def finish(self) -> bytes:
         """What is left once the app's body has ended."""
         if self.pending is not None:
@@ -338,9 +346,14 @@ class _Body:
     def __next__(self) -> bytes:
         if self._done:
             raise StopIteration
-        if self._it is None:
-            self._it = iter(self._app_iter)
         responder = self._responder
+        if self._it is None:
+            app_iter = self._app_iter
+            if type(app_iter) in (list, tuple) and len(app_iter) == 1:  # type: ignore[arg-type]
+                # Most frameworks hand over a page as a one-item list: no streaming needed.
+                self._done = True
+                return responder.last(app_iter[0])  # type: ignore[index]
+            self._it = iter(app_iter)
         while True:
             try:
                 chunk = next(self._it)
