@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from _report import report
 from starlette.applications import Starlette
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -140,19 +140,6 @@ async def measure(
         for name, (app, base) in variants.items():
             samples[name].append(await per_call_us(app, base, n))
     return samples
-
-
-def report(title: str, samples: dict[str, list[float]], baseline: str) -> None:
-    base = samples[baseline]
-    print(f"\n## {title}\n")
-    print(
-        f"| variant | median µs/request | overhead vs {baseline} (µs, median of rounds) | ratio |"
-    )
-    print("|---|---:|---:|---:|")
-    for name, xs in samples.items():
-        med = statistics.median(xs)
-        diff = statistics.median(a - b for a, b in zip(xs, base, strict=True))
-        print(f"| {name} | {med:.2f} | {diff:+.2f} | {med / statistics.median(base):.3f} |")
 
 
 def main() -> int:
