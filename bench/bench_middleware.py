@@ -18,34 +18,17 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _report import report
+from _common import CONFIG, PAGE_20K, report
 from starlette.applications import Starlette
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from consent import Category, ConsentConfig, ConsentMiddleware
+from consent import ConsentMiddleware
 from consent.state import ConsentState
 
 App = Callable[[Any, Any, Any], Awaitable[None]]
-
-CONFIG = ConsentConfig(
-    secret_key="bench-secret-key-0123456789abcdef",
-    log="memory://",
-    categories=[
-        Category(key="necessary", required=True, cookies=["session", "csrftoken"]),
-        Category(key="preferences", cookies=["theme"]),
-        Category(key="analytics", cookies=["_ga", "_ga_*", "_gid"]),
-        Category(key="marketing", cookies=["_fbp", "IDE"]),
-    ],
-)
-PAGE_20K = (
-    "<!doctype html><html lang=en><head><meta charset=utf-8><title>Article</title></head><body>"
-    + "<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.</p>\n"
-    * 235
-    + "</body></html>"
-)
 
 
 async def small(request: Request) -> Response:

@@ -20,31 +20,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from _report import report
+from _common import CONFIG, PAGE_20K, report
 from flask import Flask, Response
 
-from consent import Category, ConsentConfig
 from consent.state import ConsentState
 from consent.wsgi import ConsentWSGIMiddleware
 
 WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
-
-CONFIG = ConsentConfig(
-    secret_key="bench-secret-key-0123456789abcdef",
-    log="memory://",
-    categories=[
-        Category(key="necessary", required=True, cookies=["session", "csrftoken"]),
-        Category(key="preferences", cookies=["theme"]),
-        Category(key="analytics", cookies=["_ga", "_ga_*", "_gid"]),
-        Category(key="marketing", cookies=["_fbp", "IDE"]),
-    ],
-)
-PAGE_20K = (
-    "<!doctype html><html lang=en><head><meta charset=utf-8><title>Article</title></head><body>"
-    + "<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.</p>\n"
-    * 235
-    + "</body></html>"
-)
 
 
 def flask_app() -> Flask:
