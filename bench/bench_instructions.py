@@ -46,6 +46,15 @@ def child(variant: str, scenario: str, n: int) -> None:
         "basehttp": b.NoopBase(b.starlette()),
         "consent": consent,
     }
+    if variant.startswith("exp:"):  # an experiment: exp:MODULE_PATH:CLASS
+        import importlib.util
+
+        _, file, cls = variant.split(":")
+        spec = importlib.util.spec_from_file_location("exp", file)
+        assert spec and spec.loader
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        apps[variant] = getattr(mod, cls)(b.starlette(), config=b.CONFIG)
     app = apps[variant]
     path, decided = SCENARIOS[scenario]
     scope = b.scope(
@@ -99,6 +108,9 @@ def main() -> int:
         default=["noop", "consent"],
         help=f"besides bare Starlette, any of {VARIANTS} (BaseHTTPMiddleware is slow to count)",
     )
+    parser.add_argument(
+        "--scenarios", nargs="*", default=list(SCENARIOS), help=f"any of {list(SCENARIOS)}"
+    )
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "SCENARIO", "N"))
     parser.add_argument(
         "--us-per-minstr", type=float, default=None, help="µs per million instructions"
@@ -109,9 +121,9 @@ def main() -> int:
         return 0
     print("| scenario | variant | instructions/request | overhead vs bare |")
     print("|---|---|---:|---:|")
-    for scenario in SCENARIOS:
+    for scenario in args.scenarios:
         per: dict[str, float] = {}
-        for variant in VARIANTS:
+        for variant in ["bare", *(v for v in args.variants if v != "bare")]:
             if variant != "bare" and variant not in args.variants:
                 continue
             base = instructions(variant, scenario, 0)

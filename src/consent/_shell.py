@@ -7,6 +7,7 @@ import os
 from .banner import Banner
 from .config import ConsentConfig
 from .core.endpoint import Endpoint, EndpointResponse, error
+from .core.page import PageSnippets
 from .core.response import BlockedCookies, CookiePolicy
 from .errors import ConsentError, LogUnavailable
 
@@ -31,6 +32,9 @@ class Shell:
         self._gpc = config.gpc
         self._inject = config.inject
         self._exclude = tuple(config.exclude_paths)
+        self._window = config.inject_window
+        #: The injected snippets, memoised per page and visitor state.
+        self.snippets = PageSnippets(self.banner, config.prefix)
         # Texts bundles already archived in the log by this process.
         self._texts_stored: set[str] = set()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from collections.abc import Awaitable, Callable, Generator, MutableMapping, Sequence
 from typing import Any
 
 from ._shell import Shell, log_unavailable
@@ -22,9 +22,15 @@ from .core.endpoint import (
     endpoint_subpath,
     error,
 )
-from .core.inject import HTMLInjector, body_is_injectable, plan_injection, rewrite_headers
-from .core.page import page_snippets
-from .core.response import RequestConsent, scan_head
+from .core.inject import (
+    Edits,
+    HTMLInjector,
+    body_is_injectable,
+    inject_page,
+    plan_page,
+    rewrite_planned,
+)
+from .core.response import RequestConsent
 from .errors import ConsentError, LogUnavailable
 from .log import LogEntry, LogStore, open_store
 from .state import ConsentState
@@ -93,6 +99,9 @@ class ConsentMiddleware(Shell):
         self._store_lock: asyncio.Lock | None = None
         self._cache = self.policy.readings
         self._gpc_cache = self.policy.readings_gpc
+        self._endpoint_paths = (self._prefix, "/.well-known/gpc.json")
+        self._endpoint_chars = frozenset(p[1:2] for p in self._endpoint_paths)
+        self._filter_head = self.policy.filter_head
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -114,26 +123,35 @@ class ConsentMiddleware(Shell):
                 rc = self.policy.read_header(cookie, gpc)
             scope["consent"] = rc.state
             path = route_path(scope) if scope.get("root_path") else scope["path"]
-            if path.startswith(self._prefix) or path == "/.well-known/gpc.json":
+            # A one-character slice is a cached string: cheaper than startswith().
+            if path[1:2] in self._endpoint_chars and path.startswith(self._endpoint_paths):
                 sub = endpoint_subpath(path, self._prefix, self._gpc)
                 if sub is not None:
                     await self._serve_endpoint(scope, receive, send, sub, rc.state)
                     return
-            inject = self._inject and not (self._exclude and path.startswith(self._exclude))
             responder: _Responder | None = None
 
             def send_wrapper(message: Message) -> Awaitable[None]:
                 # Not a coroutine function: most responses need nothing changed, and
                 # then the inner send's own awaitable is handed back as it is. A
-                # _Responder is built only for a response that needs work.
+                # _Responder is built only for a page that may get the banner.
                 nonlocal responder
                 if responder is not None:
                     return responder.send(message)
                 if message["type"] == "http.response.start":
-                    sets_cookies, html = scan_head(message.get("headers", ()))
-                    if sets_cookies or rc.expire or (html and inject):
-                        responder = _Responder(self, scope, rc, send, inject and html)
-                        return responder.start(message)
+                    original = message.get("headers", ())
+                    headers, blocked, html = self._filter_head(original, rc.state, rc.expire)
+                    if blocked:
+                        self.blocked.add(blocked)
+                    if (
+                        html
+                        and self._inject
+                        and not (self._exclude and path.startswith(self._exclude))
+                    ):
+                        responder = _Responder(self, scope, rc, send, path)
+                        return responder.start(message, headers)
+                    if headers is not original:
+                        return send({**message, "headers": headers})
                 return send(message)
 
             await self.app(scope, receive, send_wrapper)
@@ -289,19 +307,25 @@ _NOTHING = _Nothing()
 
 
 class _Responder:
-    """One response on its way out: filters its cookies and injects the banner."""
+    """One HTML response on its way out: holds its start back and injects the banner.
 
-    __slots__ = ("_inject", "_injector", "_mw", "_pending", "_rc", "_scope", "_send")
+    Its cookies were filtered already, by the send wrapper that made it.
+    """
+
+    __slots__ = ("_injector", "_mw", "_path", "_pending", "_rc", "_scope", "_send")
 
     def __init__(
-        self, mw: ConsentMiddleware, scope: Scope, rc: RequestConsent, send: Send, inject: bool
+        self, mw: ConsentMiddleware, scope: Scope, rc: RequestConsent, send: Send, path: str
     ) -> None:
         self._mw = mw
         self._scope = scope
         self._rc = rc
         self._send = send
-        self._inject = inject
-        self._pending: tuple[Message, Headers, str] | None = None
+        self._path = path
+        self._pending: (
+            tuple[Message, Sequence[tuple[bytes, bytes]], tuple[str, str | None, Edits]] | None
+        )
+        self._pending = None
         self._injector: HTMLInjector | None = None
 
     def send(self, message: Message) -> Awaitable[None]:
@@ -312,17 +336,46 @@ class _Responder:
             return self._body(message)
         return self._other(message)
 
+    def start(self, message: Message, headers: Sequence[tuple[bytes, bytes]]) -> Awaitable[None]:
+        """Take the start message, whose cookies are filtered already (``headers``)."""
+        plan = plan_page(self._scope["method"], message["status"], headers)
+        if plan is not None:
+            # Held back until the first body chunk: a UTF-16/32 byte-order mark
+            # there means the page cannot take an ASCII-compatible snippet.
+            self._pending = (message, headers, plan)
+            return _NOTHING
+        if headers is not message.get("headers", ()):
+            message = {**message, "headers": headers}
+        return self._send(message)
+
     async def _body(self, message: Message) -> None:
         if self._pending is not None:
-            await self._send(
-                self._flush_start(message.get("body", b""), message.get("more_body", False))
-            )
+            start, headers, plan = self._pending
+            self._pending = None
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if (body or more) and body_is_injectable(body):
+                head, snippet = self._snippets(plan)
+                window = self._mw._window
+                headers = rewrite_planned(
+                    headers,
+                    plan[2],
+                    len(head) + len(snippet),
+                    trailers=start.get("trailers", False),
+                )
+                await self._send({**start, "headers": headers})
+                if not more:  # the usual page: the whole body in one message
+                    await self._send({**message, "body": inject_page(body, snippet, head, window)})
+                    return
+                self._injector = HTMLInjector(snippet, head=head, window=window)
+            else:
+                await self._send({**start, "headers": headers})
         if self._injector is not None:
             body = message.get("body", b"")
             if message.get("more_body", False):
                 out = self._injector.feed(body)
             else:
-                out = self._injector.finish(body)  # one copy for a one-chunk page
+                out = self._injector.finish(body)
             await self._send({**message, "body": out})
         else:
             await self._send(message)
@@ -336,53 +389,22 @@ class _Responder:
             await self._send({**start, "headers": headers})
         await self._send(message)
 
-    def start(self, message: Message) -> Awaitable[None]:
-        mw = self._mw
-        rc = self._rc
-        original = message.get("headers", [])
-        headers, blocked = mw.policy.filter_headers(
-            original if isinstance(original, list) else list(original), rc.state, rc.expire
-        )
-        if blocked:
-            mw.blocked.add(blocked)
-        if self._inject:
-            charset = plan_injection(self._scope["method"], message["status"], headers)
-            if charset is not None:
-                # Held back until the first body chunk: a UTF-16/32 byte-order mark
-                # there means the page cannot take an ASCII-compatible snippet.
-                self._pending = (message, headers, charset)
-                return _NOTHING
-        if headers is not original:
-            message = {**message, "headers": headers}
-        return self._send(message)
-
-    def _flush_start(self, first: bytes, more: bool) -> Message:
-        """The held-back start message, rewritten if the body is to be injected."""
-        assert self._pending is not None
-        start, headers, charset = self._pending
-        self._pending = None
-        if (first or more) and body_is_injectable(first):
-            head, body = self._snippets(headers, charset)
-            self._injector = HTMLInjector(body, head=head, window=self._mw.config.inject_window)
-            headers = rewrite_headers(
-                headers, self._injector.added, trailers=start.get("trailers", False)
-            )
-        return {**start, "headers": headers}
-
-    def _snippets(self, headers: Headers, charset: str) -> tuple[bytes, bytes]:
+    def _snippets(self, plan: tuple[str, str | None, Edits]) -> tuple[bytes, bytes]:
         scope = self._scope
         accept_language = None
-        for k, v in scope["headers"]:
+        # From the end: browsers send Accept-Language among the last headers, and
+        # the last one wins.
+        for k, v in reversed(scope["headers"]):
             if k == b"accept-language":
-                accept_language = v.decode("latin-1")
-        return page_snippets(
-            self._mw.banner,
+                accept_language = v
+                break
+        query: bytes = scope.get("query_string", b"")
+        return self._mw.snippets.get(
             self._rc.state,
-            headers,
-            charset=charset,
-            accept_language=accept_language,
-            query=scope.get("query_string", b"").decode("latin-1"),
+            charset=plan[0],
+            nonce=plan[1],
+            accept_language=None if accept_language is None else accept_language.decode("latin-1"),
+            query=query.decode("latin-1") if query else "",
             root_path=scope.get("root_path", ""),
-            path=route_path(scope),
-            prefix=self._mw.config.prefix,
+            path=self._path,
         )

@@ -24,8 +24,14 @@ from .core.endpoint import (
     endpoint_subpath,
     error,
 )
-from .core.inject import HTMLInjector, body_is_injectable, plan_injection, rewrite_headers
-from .core.page import page_snippets
+from .core.inject import (
+    Edits,
+    HTMLInjector,
+    body_is_injectable,
+    inject_page,
+    plan_page,
+    rewrite_planned,
+)
 from .core.response import RequestConsent
 from .errors import ConsentError, LogUnavailable
 from .log import LogEntry, LogStore, SyncLogStore, open_store
@@ -224,7 +230,9 @@ class _Responder:
         self.started = False
         #: True once start_response was forwarded with nothing left to do to the body.
         self.passthrough = False
-        self.pending: tuple[str, Headers, str, ExcInfo | None] | None = None
+        self.pending: tuple[str, Headers, tuple[str, str | None, Edits], ExcInfo | None] | None = (
+            None
+        )
         self.injector: HTMLInjector | None = None
         self.write: Callable[[bytes], object] | None = None
 
@@ -254,11 +262,11 @@ class _Responder:
             return self.write
         method = self.environ.get("REQUEST_METHOD", "GET").upper()
         code = int(status.split(" ", 1)[0]) if status[:3].isdigit() else 0
-        charset = plan_injection(method, code, filtered) if self.inject else None
-        if charset is not None:
+        plan = plan_page(method, code, filtered) if self.inject else None
+        if plan is not None:
             # Deferred to the first body chunk: a UTF-16/32 byte-order mark there
             # means the page cannot take the snippet.
-            self.pending = (status, filtered, charset, exc_info)
+            self.pending = (status, filtered, plan, exc_info)
             return self._write
         self.pending = None  # an error page replacing a deferred one
         self.started = True
@@ -272,23 +280,29 @@ class _Responder:
         if out and self.write is not None:
             self.write(out)
 
-    def _flush_start(self, first: bytes) -> None:
+    def _flush_start(self, first: bytes) -> tuple[bytes, bytes] | None:
+        """Send the deferred start; the ``(head, body)`` snippets if the page takes them."""
         assert self.pending is not None
-        status, headers, charset, exc_info = self.pending
+        status, headers, plan, exc_info = self.pending
         self.pending = None
+        snippets = None
         if first and body_is_injectable(first):
-            head, body = self._snippets(headers, charset)
-            self.injector = HTMLInjector(body, head=head, window=self.mw.config.inject_window)
-            headers = rewrite_headers(headers, self.injector.added)
+            snippets = self._snippets(plan)
+            added = len(snippets[0]) + len(snippets[1])
+            headers = rewrite_planned(headers, plan[2], added)
         self.started = True
         self.write = self.real_start(status, _str_headers(headers), exc_info)
+        return snippets
 
     def process(self, chunk: bytes) -> bytes | None:
         """What to pass on for one chunk of the app's body; ``None`` while still deferred."""
         if self.pending is not None:
             if not chunk:
                 return None
-            self._flush_start(chunk)
+            snippets = self._flush_start(chunk)
+            if snippets is not None:
+                head, body = snippets
+                self.injector = HTMLInjector(body, head=head, window=self.mw._window)
         if self.injector is not None:
             return self.injector.feed(chunk)
         return chunk
@@ -296,7 +310,9 @@ class _Responder:
     def last(self, chunk: bytes) -> bytes:
         """The body's one and only chunk: the snippets placed in a single step."""
         if self.pending is not None:
-            self._flush_start(chunk)
+            snippets = self._flush_start(chunk)
+            if snippets is not None:
+                return inject_page(chunk, snippets[1], snippets[0], self.mw._window)
         if self.injector is not None:
             return self.injector.finish(chunk)
         return chunk
@@ -304,23 +320,21 @@ class _Responder:
     def finish(self) -> bytes:
         """What is left once the app's body has ended."""
         if self.pending is not None:
-            self._flush_start(b"")
+            self._flush_start(b"")  # an empty body: nothing to inject into
         if self.injector is not None:
             return self.injector.finish()
         return b""
 
-    def _snippets(self, headers: Headers, charset: str) -> tuple[bytes, bytes]:
+    def _snippets(self, plan: tuple[str, str | None, Edits]) -> tuple[bytes, bytes]:
         env = self.environ
-        return page_snippets(
-            self.mw.banner,
+        return self.mw.snippets.get(
             self.rc.state,
-            headers,
-            charset=charset,
+            charset=plan[0],
+            nonce=plan[1],
             accept_language=env.get("HTTP_ACCEPT_LANGUAGE"),
             query=env.get("QUERY_STRING", ""),
             root_path=env.get("SCRIPT_NAME", ""),
             path=env.get("PATH_INFO", ""),
-            prefix=self.mw.config.prefix,
         )
 
 

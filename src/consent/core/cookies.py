@@ -69,6 +69,31 @@ class SetCookie:
 _EPOCH_YEARS = re.compile(rb"(19[0-9]{2}|200[0-9]|201[0-9])")
 
 
+def parse_attributes(rest: bytes) -> tuple[bool, str | None, str | None]:
+    """``(deletion, domain, path)`` from the attributes of a ``Set-Cookie`` value
+    (all after its first ``;``). Never raises."""
+    deletion = False
+    domain = path = None
+    for attr in rest.split(b";") if rest else ():
+        k, _, v = attr.partition(b"=")
+        k = k.strip(_WS).lower()
+        v = v.strip(_WS)
+        if k == b"max-age":
+            v = v.lstrip(b"-+")
+            if v.isdigit():
+                deletion = attr.partition(b"=")[2].strip(_WS).startswith(b"-") or int(v) == 0
+        elif k == b"expires":
+            # Deletions use a date in the past, conventionally 1970; any year
+            # before 2020 is a deletion for our purpose.
+            if _EPOCH_YEARS.search(v) and not deletion:
+                deletion = True
+        elif k == b"domain":
+            domain = v.decode("latin-1")
+        elif k == b"path":
+            path = v.decode("latin-1")
+    return deletion, domain, path
+
+
 def parse_set_cookie(value: bytes) -> SetCookie | None:
     """Parse a ``Set-Cookie`` header value; ``None`` if it has no ``name=`` part."""
     first, _, rest = value.partition(b";")
@@ -76,26 +101,7 @@ def parse_set_cookie(value: bytes) -> SetCookie | None:
     name = name.strip(_WS)
     if not eq or not name:
         return None
-    deletion = False
-    domain = path = None
-    if rest:
-        for attr in rest.split(b";"):
-            k, _, v = attr.partition(b"=")
-            k = k.strip(_WS).lower()
-            v = v.strip(_WS)
-            if k == b"max-age":
-                v = v.lstrip(b"-+")
-                if v.isdigit():
-                    deletion = attr.partition(b"=")[2].strip(_WS).startswith(b"-") or int(v) == 0
-            elif k == b"expires":
-                # Deletions use a date in the past, conventionally 1970; any year
-                # before 2020 is a deletion for our purpose.
-                if _EPOCH_YEARS.search(v) and not deletion:
-                    deletion = True
-            elif k == b"domain":
-                domain = v.decode("latin-1")
-            elif k == b"path":
-                path = v.decode("latin-1")
+    deletion, domain, path = parse_attributes(rest)
     return SetCookie(
         name=name.decode("latin-1"),
         value=val.strip(_WS).decode("latin-1"),

@@ -16,11 +16,16 @@ import functools
 import re
 from collections.abc import Sequence
 
+from .page import nonce_of
+
 __all__ = [
     "HTMLInjector",
     "body_is_injectable",
+    "inject_page",
     "plan_injection",
+    "plan_page",
     "rewrite_headers",
+    "rewrite_planned",
 ]
 
 _HTML_TYPES = frozenset({b"text/html", b"application/xhtml+xml"})
@@ -35,8 +40,25 @@ _PROBE_BYTES = _PROBE.encode("ascii")
 _UNSAFE_CODECS = ("utf-7", "iso2022", "hz", "idna", "unicode-escape", "raw-unicode-escape")
 
 _BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
-# Content-Type, Content-Range, Content-Encoding, Content-Disposition.
-_PLAN_NAME_LENGTHS = frozenset({12, 13, 16, 19})
+# The headers plan_page looks at, by name as usually spelt (lowercase, as ASGI
+# asks, and capitalised, as WSGI apps and Django send them).
+_TYPE, _LENGTH, _VARY, _ETAG, _CSP, _ENCODING, _RANGE, _DISPOSITION = range(8)
+_PLAN_NAMES = {
+    name: kind
+    for lower, kind in (
+        (b"content-type", _TYPE),
+        (b"content-length", _LENGTH),
+        (b"vary", _VARY),
+        (b"etag", _ETAG),
+        (b"content-security-policy", _CSP),
+        (b"content-encoding", _ENCODING),
+        (b"content-range", _RANGE),
+        (b"content-disposition", _DISPOSITION),
+    )
+    for name in (lower, b"-".join(w.capitalize() for w in lower.split(b"-")))
+}
+_PLAN_NAMES[b"ETag"] = _ETAG
+_PLAN_NAME_LENGTHS = frozenset(len(name) for name in _PLAN_NAMES)
 
 
 def plan_injection(method: str, status: int, headers: Sequence[tuple[bytes, bytes]]) -> str | None:
@@ -51,32 +73,74 @@ def plan_injection(method: str, status: int, headers: Sequence[tuple[bytes, byte
     ASCII-compatible (UTF-16, UTF-32, UTF-7, ISO-2022, …). Without a charset the
     answer is ``"utf-8"``. Header names are compared case-insensitively.
     """
-    if status != 200 or method.upper() != "GET":
+    plan = plan_page(method, status, headers)
+    return None if plan is None else plan[0]
+
+
+#: Where :func:`rewrite_planned` edits the headers: the indexes of Content-Length,
+#: Vary and ETag (-1 when absent), or None when one of them occurs more than once.
+Edits = tuple[int, int, int] | None
+
+
+def plan_page(
+    method: str, status: int, headers: Sequence[tuple[bytes, bytes]]
+) -> tuple[str, str | None, Edits] | None:
+    """:func:`plan_injection`, with what else a page needs, in the same pass.
+
+    Returns ``(codec, nonce, edits)``: ``nonce`` is the script nonce of the first
+    Content-Security-Policy header that has one (as
+    :func:`~consent.core.page.csp_nonce`), ``edits`` where
+    :func:`rewrite_planned` changes the headers. ``None`` leaves the body untouched.
+    """
+    if status != 200 or (method != "GET" and method.upper() != "GET"):
         return None
     content_type: bytes | None = None
+    nonce: str | None = None
+    length_at = vary_at = etag_at = -1
+    several = False
+    i = -1
     for raw_name, value in headers:
-        # Only names as long as one of the four below can matter: the others are
-        # skipped without lowercasing them (a method call per header saved).
-        if len(raw_name) not in _PLAN_NAME_LENGTHS:
-            continue
-        name = raw_name.lower()
-        if name == b"content-type":
+        i += 1
+        # One dict lookup sorts the usual spellings; any other spelling of a name
+        # as long as one that matters is lowercased and looked up again.
+        kind = _PLAN_NAMES.get(raw_name)
+        if kind is None:
+            if len(raw_name) not in _PLAN_NAME_LENGTHS:
+                continue
+            kind = _PLAN_NAMES.get(raw_name.lower())
+            if kind is None:
+                continue
+        if kind == _TYPE:
             if content_type is not None:
                 return None
             content_type = value
-        elif name == b"content-encoding":
+        elif kind == _LENGTH:
+            several = several or length_at >= 0
+            length_at = i
+        elif kind == _VARY:
+            several = several or vary_at >= 0
+            vary_at = i
+        elif kind == _ETAG:
+            several = several or etag_at >= 0
+            etag_at = i
+        elif kind == _CSP:
+            if nonce is None:
+                nonce = nonce_of(value)
+        elif kind == _ENCODING:
             for token in value.split(b","):
                 token = token.strip().lower()
                 if token and token != b"identity":
                     return None
-        elif name == b"content-range" or (
-            name == b"content-disposition"
-            and value.split(b";", 1)[0].strip().lower() == b"attachment"
+        elif kind == _RANGE or (
+            kind == _DISPOSITION and value.split(b";", 1)[0].strip().lower() == b"attachment"
         ):
             return None
     if content_type is None:
         return None
-    return _html_codec(content_type)
+    codec = _html_codec(content_type)
+    if codec is None:
+        return None
+    return codec, nonce, None if several else (length_at, vary_at, etag_at)
 
 
 @functools.lru_cache(maxsize=256)
@@ -140,34 +204,89 @@ def rewrite_headers(
         if lower == b"content-length":
             if trailers:
                 continue
-            digits = value.strip()
-            if not digits.isdigit():
+            grown = _grown_length(value, added)
+            if grown is None:
                 continue
-            value = str(int(digits) + added).encode("ascii")
+            value = grown
         elif lower == b"vary":
-            tokens = [t.strip().lower() for t in value.split(b",")]
-            if b"*" in tokens or b"cookie" in tokens:
+            if _vary_has_cookie(value):
                 vary_done = True
             elif vary_at < 0:
                 vary_at = len(out)
         elif lower == b"etag":
-            tag = value.strip()
-            if tag[:2].upper() != b"W/":
-                value = b"W/" + (tag if tag.startswith(b'"') else b'"' + tag + b'"')
+            value = _weak_etag(value)
         out.append((name, value))
     if not vary_done:
         if vary_at < 0:
             out.append((b"vary", b"Cookie"))
         else:
             name, value = out[vary_at]
-            value = value.strip()
-            out[vary_at] = (name, value + b", Cookie" if value else b"Cookie")
+            out[vary_at] = (name, _vary_and_cookie(value))
     return out
+
+
+def rewrite_planned(
+    headers: Sequence[tuple[bytes, bytes]], edits: Edits, added: int, *, trailers: bool = False
+) -> list[tuple[bytes, bytes]]:
+    """:func:`rewrite_headers`, at the places :func:`plan_page` found: no second pass."""
+    if edits is None or trailers:
+        return rewrite_headers(headers, added, trailers=trailers)
+    length_at, vary_at, etag_at = edits
+    out = list(headers)
+    if etag_at >= 0:
+        name, value = out[etag_at]
+        out[etag_at] = (name, _weak_etag(value))
+    if vary_at < 0:
+        out.append(_VARY_COOKIE)
+    else:
+        name, value = out[vary_at]
+        if not _vary_has_cookie(value):
+            out[vary_at] = (name, _vary_and_cookie(value))
+    if length_at >= 0:  # last: deleting it moves what follows
+        name, value = out[length_at]
+        if value.isdigit():  # the usual value, without spaces
+            out[length_at] = (name, b"%d" % (int(value) + added))
+        else:
+            grown = _grown_length(value, added)
+            if grown is None:
+                del out[length_at]
+            else:
+                out[length_at] = (name, grown)
+    return out
+
+
+_VARY_COOKIE = (b"vary", b"Cookie")
+
+
+def _grown_length(value: bytes, added: int) -> bytes | None:
+    """A Content-Length value grown by ``added``; None when it is not a number."""
+    digits = value.strip()
+    return b"%d" % (int(digits) + added) if digits.isdigit() else None
+
+
+def _vary_has_cookie(value: bytes) -> bool:
+    """Whether a Vary value covers Cookie already (``Cookie`` or ``*``)."""
+    tokens = [t.strip().lower() for t in value.split(b",")]
+    return b"*" in tokens or b"cookie" in tokens
+
+
+def _vary_and_cookie(value: bytes) -> bytes:
+    value = value.strip()
+    return value + b", Cookie" if value else b"Cookie"
+
+
+def _weak_etag(value: bytes) -> bytes:
+    """A strong ETag made weak (the bytes now depend on the visitor); weak ones stay."""
+    tag = value.strip()
+    if tag[:2].upper() == b"W/":
+        return value
+    return b"W/" + (tag if tag.startswith(b'"') else b'"' + tag + b'"')
 
 
 _Buf = bytes | bytearray | memoryview
 
 _CLOSE = b"</body>"
+_CLOSE_ANY_CASE = re.compile(re.escape(_CLOSE), re.IGNORECASE)
 _KEEP = len(_CLOSE) - 1  # the longest proper prefix of </body> a chunk can end with
 
 # Where the head snippet stands. From _DONE on, no chunk needs it placed.
@@ -463,6 +582,30 @@ class HTMLInjector:
                     return False
 
 
+def inject_page(page: bytes, body: bytes, head: bytes = b"", window: int = 65536) -> bytes:
+    """A whole page in one piece, with the snippets placed.
+
+    Equal to ``HTMLInjector(body, head=head, window=window).finish(page)``: what a
+    response whose body comes in one message needs, without an injector object.
+    The usual page (a plain ``<head>`` tag, ``</body>`` near the end) takes two
+    searches and one join; anything less plain goes through :class:`HTMLInjector`.
+    """
+    n = len(page)
+    c = _rfind_close(page)
+    if c < 0 or n - c > window:
+        c = n
+    view = memoryview(page)
+    if not head:
+        return b"".join((view[:c], body, view[c:]))
+    m = _HEAD_OR_COMMENT.search(page, 0, window)
+    if m is None:  # no <head> tag: the head snippet goes with the body snippet
+        return b"".join((view[:c], head, body, view[c:]))
+    h = m.end()
+    if m.group(1) is None or h > c:  # a comment or a quote first, or an odd page
+        return HTMLInjector(body, head=head, window=window).finish(page)
+    return b"".join((view[:h], head, view[h:c], body, view[c:]))
+
+
 def _first(a: int, b: int) -> int:
     """The smaller of two ``find`` results, ignoring a miss (-1)."""
     if a < 0:
@@ -474,6 +617,11 @@ def _first(a: int, b: int) -> int:
 
 def _rfind_close(data: bytes) -> int:
     """Offset of the last ``</body>`` in ``data`` (any case), or -1."""
+    # The usual page spells it in lowercase: one rfind, then a check that no other
+    # spelling follows it (one short regex search), both without copying the page.
+    i = data.rfind(_CLOSE)
+    if i >= 0 and _CLOSE_ANY_CASE.search(data, i + 7) is None:
+        return i
     n = len(data)
     if n > 4 * _TAIL:
         i = data[n - _TAIL :].lower().rfind(_CLOSE)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Protocol
 
 from ..state import ConsentState
 
-__all__ = ["PageBanner", "csp_nonce", "page_snippets"]
+__all__ = ["PageBanner", "PageSnippets", "csp_nonce", "nonce_of", "page_snippets"]
 
 Headers = list[tuple[bytes, bytes]]
 _NONCE = re.compile(rb"'nonce-([A-Za-z0-9+/=_-]{1,128})'")
@@ -32,14 +33,20 @@ class PageBanner(Protocol):
     ) -> bytes: ...
 
 
-def csp_nonce(headers: Headers) -> str | None:
+def csp_nonce(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
     """The script nonce of the response's Content-Security-Policy, if it has one."""
     for k, v in headers:
         if len(k) == 23 and k.lower() == b"content-security-policy":
-            m = _NONCE.search(v)
-            if m:
-                return m.group(1).decode()
+            nonce = nonce_of(v)
+            if nonce is not None:
+                return nonce
     return None
+
+
+def nonce_of(policy: bytes) -> str | None:
+    """The first script nonce in one Content-Security-Policy value, if any."""
+    m = _NONCE.search(policy)
+    return m.group(1).decode() if m else None
 
 
 def page_snippets(
@@ -53,13 +60,16 @@ def page_snippets(
     root_path: str,
     path: str,
     prefix: str,
+    nonce: str | None = None,
 ) -> tuple[bytes, bytes]:
     """``(head, body)`` snippets for one page, encoded in the page's ``charset``.
 
     Characters the charset lacks become character references, so any
-    ASCII-compatible charset takes the snippets unchanged in meaning.
+    ASCII-compatible charset takes the snippets unchanged in meaning. The script
+    nonce is ``nonce`` if given, else the one of the response's CSP header.
     """
-    nonce = csp_nonce(response_headers)
+    if nonce is None:
+        nonce = csp_nonce(response_headers)
     override = None
     if "consent_lang=" in query:
         for part in query.split("&"):
@@ -71,3 +81,62 @@ def page_snippets(
         state, locale, prefix=root_path + prefix, charset=charset, next_url=next_url, nonce=nonce
     )
     return banner.head_snippet_bytes(state, charset=charset, nonce=nonce), body
+
+
+class PageSnippets:
+    """:func:`page_snippets` with a bounded memo: what the shells call per page.
+
+    Sites serve the same few pages to visitors in the same few states, so most
+    pages reuse snippets made before: one dict lookup instead of negotiating the
+    language and filling the templates. The key holds every input the snippets
+    depend on, with one shortcut: a decided visitor's snippet has no form, hence
+    no return URL, so their key leaves the path and query out (only a language
+    override in the query counts). A page with a CSP nonce is never stored: its
+    nonce is new on every response.
+    """
+
+    def __init__(self, banner: PageBanner, prefix: str, size: int = 1024) -> None:
+        self.banner = banner
+        self.prefix = prefix
+        self._memo: dict[tuple[object, ...], tuple[bytes, bytes]] = {}
+        self._size = size
+
+    def get(
+        self,
+        state: ConsentState,
+        *,
+        charset: str,
+        nonce: str | None,
+        accept_language: str | None,
+        query: str,
+        root_path: str,
+        path: str,
+    ) -> tuple[bytes, bytes]:
+        """``(head, body)`` for one page; the arguments as :func:`page_snippets` takes them."""
+        decided = state.decided
+        if decided:
+            where: tuple[str, str] = ("", query if "consent_lang=" in query else "")
+        else:
+            where = (path, query)
+        key = (accept_language, root_path, where, decided, state.granted, state.gpc, charset)
+        if nonce is None:
+            found = self._memo.get(key)
+            if found is not None:
+                return found
+        head, body = page_snippets(
+            self.banner,
+            state,
+            [],
+            charset=charset,
+            accept_language=accept_language,
+            query=query,
+            root_path=root_path,
+            path=path,
+            prefix=self.prefix,
+            nonce=nonce,
+        )
+        if nonce is None:
+            if len(self._memo) >= self._size:
+                self._memo.clear()
+            self._memo[key] = (head, body)
+        return head, body

@@ -16,7 +16,7 @@ from time import time as _time
 from ..config import ConsentConfig
 from ..signing import Signer
 from ..state import ConsentState, StateCodec
-from .cookies import CookieMatcher, deletion_headers, parse_cookie_header, parse_set_cookie
+from .cookies import CookieMatcher, deletion_headers, parse_attributes, parse_cookie_header
 
 __all__ = ["BlockedCookies", "CookiePolicy", "RequestConsent", "Rule", "scan_head"]
 
@@ -51,13 +51,14 @@ _ALWAYS = "\x00always"
 _UNKNOWN = "\x00unknown"
 
 
-def _is_deletion(value: bytes) -> bool:
-    """Whether a Set-Cookie value deletes its cookie; cheap when it plainly does not."""
-    low = value.lower()
+def _attributes_delete(attrs: bytes) -> bool:
+    """Whether Set-Cookie attributes (all after the first ``;``) make it a deletion."""
+    # bytes.find, not ``in``: on bytes, ``in`` first tries the operand as an integer
+    # and clears the TypeError, which costs more than the search itself.
+    low = attrs.lower()
     if low.find(b"max-age") < 0 and low.find(b"expires") < 0:
         return False
-    parsed = parse_set_cookie(value)
-    return parsed is not None and parsed.deletion
+    return parse_attributes(attrs)[0]
 
 
 def scan_head(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bool]:
@@ -80,24 +81,49 @@ def scan_head(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bool]:
                 cookies = True
             elif name == b"content-type":
                 ctype = v
+    return cookies, _is_html(ctype)
+
+
+def _is_html(content_type: bytes) -> bool:
+    """Whether a Content-Type value may announce HTML (the prefix decides)."""
     # Lowercase is the common spelling; lowercasing only when needed is cheaper.
-    html = ctype.startswith(_HTML_PREFIXES) or (
-        not ctype.islower() and ctype[:17].lower().startswith(_HTML_PREFIXES)
+    return content_type.startswith(_HTML_PREFIXES) or (
+        not content_type.islower() and content_type[:17].lower().startswith(_HTML_PREFIXES)
     )
-    return cookies, html
 
 
 class BlockedCookies:
-    """Counts the cookie names the middleware blocked, for reports (bounded)."""
+    """Counts the cookie names the middleware blocked, for reports (bounded).
+
+    :meth:`add` only appends to a list (it runs on the response path); the names
+    are counted when :attr:`counts` is read, or every 256 responses.
+    """
 
     def __init__(self, limit: int = 1000) -> None:
-        self.counts: Counter[str] = Counter()
+        self._counts: Counter[str] = Counter()
         self._limit = limit
+        self._pending: list[Iterable[str]] = []
 
     def add(self, names: Iterable[str]) -> None:
-        for name in names:
-            if name in self.counts or len(self.counts) < self._limit:
-                self.counts[name] += 1
+        pending = self._pending
+        pending.append(names)
+        if len(pending) >= 256:
+            self._fold()
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Blocked cookie name -> how many times; at most ``limit`` names."""
+        self._fold()
+        return self._counts
+
+    def _fold(self) -> None:
+        pending, self._pending = self._pending, []
+        counts = self._counts
+        limit = self._limit
+        for names in pending:
+            for name in names:
+                if name in counts or len(counts) < limit:
+                    counts[name] += 1
 
 
 class CookiePolicy:
@@ -136,6 +162,12 @@ class CookiePolicy:
         self._cache_size = 4096
         #: Set-Cookie name (bytes) -> what to do with it; see filter_headers.
         self._names: dict[bytes, str] = {}
+        #: Set-Cookie name as sent -> the name for reports.
+        self._display: dict[bytes, str] = {}
+        #: Set-Cookie attributes (all after the first ";") -> whether they delete.
+        self._deletions: dict[bytes, bool] = {}
+        #: Content-Type value -> whether it may be HTML.
+        self._html: dict[bytes, bool] = {}
 
     # -- reading the request ------------------------------------------------------
     def read(
@@ -214,7 +246,11 @@ class CookiePolicy:
         return deletion_headers(name, paths=rule.paths, domains=rule.domains, secure=secure)
 
     def _verdict(self, raw: bytes) -> str:
-        name = raw.decode("latin-1")
+        name = raw.strip(b" \t").decode("latin-1")
+        if len(self._names) >= self._cache_size:
+            self._names.clear()
+            self._display.clear()
+        self._display[raw] = name
         if name == self.cookie_name:
             verdict = _ALWAYS
         else:
@@ -223,12 +259,63 @@ class CookiePolicy:
                 verdict = rule.category
             else:
                 verdict = _UNKNOWN if self.block_unknown else _ALWAYS
-        if len(self._names) >= self._cache_size:
-            self._names.clear()
         self._names[raw] = verdict
         return verdict
 
     # -- rewriting the response -----------------------------------------------------
+    def filter_head(
+        self,
+        headers: Sequence[tuple[bytes, bytes]],
+        state: ConsentState,
+        expire: tuple[bytes, ...] = (),
+    ) -> tuple[Sequence[tuple[bytes, bytes]], list[str], bool]:
+        """:meth:`filter_headers` and :func:`scan_head` in one pass over the headers.
+
+        Returns ``(headers, blocked, maybe_html)``: ``headers`` is the argument
+        itself when nothing changes (otherwise a new list), ``blocked`` the names of
+        the dropped cookies, ``maybe_html`` whether the Content-Type is HTML. What
+        the shells call for every response, so it is written for speed: one
+        ``partition()`` and one dict lookup per ``Set-Cookie``, nothing per other
+        header but two comparisons.
+        """
+        blocked: list[str] = []
+        out: list[tuple[bytes, bytes]] | None = None
+        ctype = b""
+        granted = state.granted
+        names = self._names
+        for pair in headers:
+            k, v = pair
+            if k == b"set-cookie" or (len(k) == 10 and k.lower() == b"set-cookie"):
+                # The name as sent, unstripped: the verdict cache is keyed on it.
+                raw = v.partition(b"=")[0]
+                verdict = names.get(raw)
+                if verdict is None:
+                    verdict = self._verdict(raw)
+                # verdict: _ALWAYS (the consent cookie, or unknown ones when allowed),
+                # _UNKNOWN (blocked unknown cookie) or the cookie's category key.
+                if not (verdict is _ALWAYS or verdict in granted or self._deletes(v)):
+                    if out is None:
+                        # The first drop: what came before it is kept. (An equal pair
+                        # earlier would have been dropped too, so index() finds this one.)
+                        out = list(headers[: headers.index(pair)])
+                    blocked.append(self._display[raw])
+                    continue
+            elif k == b"content-type" or (len(k) == 12 and k.lower() == b"content-type"):
+                ctype = v
+            if out is not None:
+                out.append(pair)
+        if expire:
+            if out is None:
+                out = list(headers)
+            out.extend((b"set-cookie", v) for v in expire)
+        html = self._html.get(ctype)
+        if html is None:
+            html = _is_html(ctype)
+            if len(self._html) >= 64:
+                self._html.clear()
+            self._html[ctype] = html
+        return (headers if out is None else out), blocked, html
+
     def filter_headers(
         self, headers: Headers, state: ConsentState, expire: tuple[bytes, ...] = ()
     ) -> tuple[Headers, list[str]]:
@@ -239,30 +326,21 @@ class CookiePolicy:
         names are compared case-insensitively (Django sends ``Set-Cookie``);
         deletions always pass.
         """
-        blocked: list[str] = []
-        out: Headers | None = None
-        granted = state.granted
-        names = self._names
-        for i, (k, v) in enumerate(headers):
-            if k == b"set-cookie" or (len(k) == 10 and k.lower() == b"set-cookie"):
-                eq = v.find(b"=")
-                raw = (v[:eq] if eq >= 0 else v).strip(b" \t")
-                verdict = names.get(raw)
-                if verdict is None:
-                    verdict = self._verdict(raw)
-                # verdict: _ALWAYS (the consent cookie, or unknown ones when allowed),
-                # _UNKNOWN (blocked unknown cookie) or the cookie's category key.
-                if verdict is _ALWAYS or verdict in granted or _is_deletion(v):
-                    if out is not None:
-                        out.append((k, v))
-                    continue
-                if out is None:
-                    out = headers[:i]
-                blocked.append(raw.decode("latin-1"))
-            elif out is not None:
-                out.append((k, v))
-        if expire:
-            if out is None:
-                out = list(headers)
-            out.extend((b"set-cookie", v) for v in expire)
-        return (headers if out is None else out), blocked
+        out, blocked, _ = self.filter_head(headers, state, expire)
+        return out if isinstance(out, list) else list(out), blocked
+
+    def _deletes(self, value: bytes) -> bool:
+        """Whether a refused Set-Cookie ``value`` is a deletion (those always pass).
+
+        That depends only on the attributes, which repeat from response to
+        response: the answer is cached per attribute string.
+        """
+        attrs = value.partition(b";")[2]
+        cache = self._deletions
+        found = cache.get(attrs)
+        if found is None:
+            found = _attributes_delete(attrs)
+            if len(cache) >= self._cache_size:
+                cache.clear()
+            cache[attrs] = found
+        return found
