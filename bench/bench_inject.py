@@ -7,6 +7,8 @@ one whole response: ``plan_injection`` + ``rewrite_headers`` + one ``HTMLInjecto
 fed the page in 1 chunk (as Starlette's HTMLResponse sends it) or in 8 chunks (a
 streamed template). "injector" times the ``HTMLInjector`` part alone; "copy" is a
 plain ``bytes`` concatenation of the page, the floor any injection pays.
+"inject_page" is what the shells use for a page that comes in one message:
+``plan_page`` + ``rewrite_planned`` + ``inject_page``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ import statistics
 import time
 from collections.abc import Callable
 
-from consent.core.inject import HTMLInjector, plan_injection, rewrite_headers
+from consent.core.inject import (
+    HTMLInjector,
+    inject_page,
+    plan_injection,
+    plan_page,
+    rewrite_headers,
+    rewrite_planned,
+)
 
 HEAD = b'<script>window.dataLayer=window.dataLayer||[];gtag("consent","default",{})</script>'
 BANNER = (
@@ -58,6 +67,14 @@ def whole_response(chunks: list[bytes]) -> Callable[[], object]:
         return inj.finish(last)
 
     return run
+
+
+def one_message_page() -> object:
+    """What the shells do with a page that comes in one message."""
+    plan = plan_page("GET", 200, HEADERS)
+    assert plan is not None
+    rewrite_planned(HEADERS, plan[2], len(HEAD) + len(BANNER))
+    return inject_page(PAGE, BANNER, HEAD)
 
 
 def injector_only(chunks: list[bytes]) -> Callable[[], object]:
@@ -113,6 +130,7 @@ def main() -> None:
 
     one, eight = [PAGE], chunks_of(PAGE, 8)
     expected = len(PAGE) + len(HEAD) + len(BANNER)
+    assert inject_page(PAGE, BANNER, HEAD) == HTMLInjector(BANNER, head=HEAD).finish(PAGE)
     for chunks in (one, eight):
         inj = HTMLInjector(BANNER, head=HEAD)
         out = b"".join([inj.feed(c) for c in chunks]) + inj.finish()
@@ -120,15 +138,17 @@ def main() -> None:
     print(f"page {len(PAGE)} bytes, head {len(HEAD)}, banner {len(BANNER)}; median µs per page")
     rows = [
         ("copy (floor)", lambda: PAGE + BANNER),
+        ("inject_page(page)", lambda: inject_page(PAGE, BANNER, HEAD)),
         ("injector, 1 chunk: finish(page)", injector_only(one)),
         ("injector, 1 chunk: feed + finish", injector_fed(one)),
         ("injector, 8 chunks", injector_only(eight)),
         ("plan+headers+injector, 1 chunk", whole_response(one)),
         ("plan+headers+injector, 8 chunks", whole_response(eight)),
+        ("plan_page+rewrite_planned+inject_page", one_message_page),
     ]
     figures = medians_us([fn for _, fn in rows], args.rounds)
     for (name, _), us in zip(rows, figures, strict=True):
-        print(f"  {name:34} {us:7.2f}")
+        print(f"  {name:40} {us:7.2f}")
 
 
 if __name__ == "__main__":

@@ -401,10 +401,10 @@ class _Responder:
         query: bytes = scope.get("query_string", b"")
         return self._mw.snippets.get(
             self._rc.state,
-            charset=plan[0],
-            nonce=plan[1],
-            accept_language=None if accept_language is None else accept_language.decode("latin-1"),
-            query=query.decode("latin-1") if query else "",
-            root_path=scope.get("root_path", ""),
-            path=self._path,
+            plan[0],
+            plan[1],
+            None if accept_language is None else accept_language.decode("latin-1"),
+            query.decode("latin-1") if query else "",
+            scope.get("root_path", ""),
+            self._path,
         )

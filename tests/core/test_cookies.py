@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from consent import Category, ConsentConfig
 from consent.core.cookies import (
     CookieMatcher,
     deletion_headers,
@@ -10,6 +12,7 @@ from consent.core.cookies import (
     parse_cookie_headers,
     parse_set_cookie,
 )
+from consent.core.response import CookiePolicy
 
 
 def test_cookie_header_pairs_in_order() -> None:
@@ -61,6 +64,43 @@ def test_set_cookie_deletions_are_recognised() -> None:
     assert parse_set_cookie(b'a=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/').deletion  # type: ignore[union-attr]
     assert not parse_set_cookie(b"a=x; Expires=Thu, 01 Jan 2037 00:00:00 GMT").deletion  # type: ignore[union-attr]
     assert not parse_set_cookie(b"a=x; Max-Age=abc").deletion  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("attributes", "deletes"),
+    [
+        # A valid Max-Age wins over Expires wherever each stands (RFC 6265, 5.3 step 3).
+        (b"Max-Age=3600; Expires=Thu, 01 Jan 1970 00:00:00 GMT", False),
+        (b"Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=3600", False),
+        (b"Expires=Thu, 01 Jan 2037 00:00:00 GMT; Max-Age=0", True),
+        # An invalid Max-Age is ignored, so Expires decides.
+        (b"Max-Age=soon; Expires=Thu, 01 Jan 1970 00:00:00 GMT", True),
+        # Of several, the last one counts.
+        (b"Max-Age=0; Max-Age=60", False),
+        (b"Expires=Thu, 01 Jan 1970 00:00:00 GMT; Expires=Thu, 01 Jan 2037 00:00:00 GMT", False),
+    ],
+)
+def test_max_age_wins_over_expires(attributes: bytes, deletes: bool) -> None:
+    # Otherwise "Max-Age=3600; Expires=<1970>" would pass the filter as a deletion
+    # while the browser keeps the cookie for an hour.
+    assert parse_set_cookie(b"_ga=1; " + attributes).deletion is deletes  # type: ignore[union-attr]
+
+
+def test_refused_cookie_with_positive_max_age_and_past_expires_is_blocked() -> None:
+    policy = CookiePolicy(
+        ConsentConfig(
+            secret_key="k" * 32,
+            categories=[
+                Category(key="necessary", required=True),
+                Category(key="analytics", cookies=["_ga"]),
+            ],
+        )
+    )
+    sneaky = (b"set-cookie", b"_ga=1; Max-Age=3600; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+    deleting = (b"set-cookie", b"_ga=; Max-Age=0")
+    out, blocked = policy.filter_headers([sneaky, deleting], policy.undecided)
+    assert out == [deleting]
+    assert blocked == ["_ga"]
 
 
 def test_set_cookie_without_attributes() -> None:

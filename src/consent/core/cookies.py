@@ -72,25 +72,28 @@ _EPOCH_YEARS = re.compile(rb"(19[0-9]{2}|200[0-9]|201[0-9])")
 def parse_attributes(rest: bytes) -> tuple[bool, str | None, str | None]:
     """``(deletion, domain, path)`` from the attributes of a ``Set-Cookie`` value
     (all after its first ``;``). Never raises."""
-    deletion = False
+    max_age: bool | None = None  # whether a valid Max-Age deletes; None: no valid one
+    expired = False
     domain = path = None
     for attr in rest.split(b";") if rest else ():
         k, _, v = attr.partition(b"=")
         k = k.strip(_WS).lower()
         v = v.strip(_WS)
         if k == b"max-age":
-            v = v.lstrip(b"-+")
-            if v.isdigit():
-                deletion = attr.partition(b"=")[2].strip(_WS).startswith(b"-") or int(v) == 0
+            digits = v.lstrip(b"-+")
+            if digits.isdigit():
+                max_age = v.startswith(b"-") or int(digits) == 0
         elif k == b"expires":
             # Deletions use a date in the past, conventionally 1970; any year
             # before 2020 is a deletion for our purpose.
-            if _EPOCH_YEARS.search(v) and not deletion:
-                deletion = True
+            expired = _EPOCH_YEARS.search(v) is not None
         elif k == b"domain":
             domain = v.decode("latin-1")
         elif k == b"path":
             path = v.decode("latin-1")
+    # A valid Max-Age wins over Expires, wherever each stands (RFC 6265, 5.3 step 3):
+    # "Max-Age=3600; Expires=1970" sets a cookie, so it must not pass as a deletion.
+    deletion = expired if max_age is None else max_age
     return deletion, domain, path
 
 

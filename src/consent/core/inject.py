@@ -617,12 +617,13 @@ def _first(a: int, b: int) -> int:
 
 def _rfind_close(data: bytes) -> int:
     """Offset of the last ``</body>`` in ``data`` (any case), or -1."""
-    # The usual page spells it in lowercase: one rfind, then a check that no other
-    # spelling follows it (one short regex search), both without copying the page.
-    i = data.rfind(_CLOSE)
+    n = len(data)
+    # The usual page spells it in lowercase near its end: an rfind over the tail,
+    # then a check that no other spelling follows (one short regex search), both
+    # without copying. (A miss over a whole page would cost more than lower().)
+    i = data.rfind(_CLOSE, n - _TAIL)
     if i >= 0 and _CLOSE_ANY_CASE.search(data, i + 7) is None:
         return i
-    n = len(data)
     if n > 4 * _TAIL:
         i = data[n - _TAIL :].lower().rfind(_CLOSE)
         if i >= 0:

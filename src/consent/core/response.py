@@ -281,29 +281,26 @@ class CookiePolicy:
         blocked: list[str] = []
         out: list[tuple[bytes, bytes]] | None = None
         ctype = b""
-        granted = state.granted
-        names = self._names
-        for pair in headers:
-            k, v = pair
+        for k, v in headers:
             if k == b"set-cookie" or (len(k) == 10 and k.lower() == b"set-cookie"):
                 # The name as sent, unstripped: the verdict cache is keyed on it.
                 raw = v.partition(b"=")[0]
-                verdict = names.get(raw)
+                verdict = self._names.get(raw)
                 if verdict is None:
                     verdict = self._verdict(raw)
                 # verdict: _ALWAYS (the consent cookie, or unknown ones when allowed),
                 # _UNKNOWN (blocked unknown cookie) or the cookie's category key.
-                if not (verdict is _ALWAYS or verdict in granted or self._deletes(v)):
+                if not (verdict is _ALWAYS or verdict in state.granted or self._deletes(v)):
                     if out is None:
                         # The first drop: what came before it is kept. (An equal pair
                         # earlier would have been dropped too, so index() finds this one.)
-                        out = list(headers[: headers.index(pair)])
+                        out = list(headers[: headers.index((k, v))])
                     blocked.append(self._display[raw])
                     continue
             elif k == b"content-type" or (len(k) == 12 and k.lower() == b"content-type"):
                 ctype = v
             if out is not None:
-                out.append(pair)
+                out.append((k, v))
         if expire:
             if out is None:
                 out = list(headers)
