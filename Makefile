@@ -15,7 +15,7 @@ test: $(VENV)/.installed node_modules/.installed lint typecheck coverage pytest 
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py src/consent/core/_speedups.c
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "asgi-consent needs Python >= 3.11"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -44,7 +44,7 @@ pytest: $(VENV)/.installed
 # full run because, on Python 3.11, the coverage tracer changes how asyncio
 # cancellation reaches some framework tests (Django's disconnect listener).
 coverage: $(VENV)/.installed
-	$(BIN)/python -m coverage run --branch --source=consent.core -m pytest -q -p no:cacheprovider \
+	CONSENT_PURE_PYTHON=1 $(BIN)/python -m coverage run --branch --source=consent.core -m pytest -q -p no:cacheprovider \
 		tests/core tests/test_asgi.py tests/test_endpoint.py tests/test_shared_behaviour.py
 	$(BIN)/python -m coverage report --show-missing --fail-under=100
 

@@ -30,12 +30,13 @@ from .core.inject import (
     plan_page,
     rewrite_planned,
 )
-from .core.response import RequestConsent
+from .core.response import RequestConsent, read_request, speedups
 from .errors import ConsentError, LogUnavailable
 from .log import LogEntry, LogStore, open_store
 from .state import ConsentState
 
 _time = time.time
+_c_read_request = speedups.read_request if speedups is not None else None
 
 __all__ = ["ConsentMiddleware", "get_consent"]
 
@@ -101,21 +102,25 @@ class ConsentMiddleware(Shell):
         self._gpc_cache = self.policy.readings_gpc
         self._endpoint_paths = (self._prefix, "/.well-known/gpc.json")
         self._endpoint_chars = frozenset(p[1:2] for p in self._endpoint_paths)
-        self._filter_head = self.policy.filter_head
+        self._filter_head = self.policy.fast_filter_head
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             # Inlined rather than methods of their own: this is the hot path.
-            cookie = b""
-            gpc = False
-            for k, v in scope["headers"]:
-                if k == b"cookie":
-                    # HTTP/2 may split cookies over several headers.
-                    cookie = cookie + b"; " + v if cookie else v
-                elif k == b"sec-gpc" and v.strip() == b"1":
-                    # Only the exact value "1" counts; any "1" among duplicates wins.
-                    gpc = self._gpc
+            got = _c_read_request(scope["headers"], self._gpc) if _c_read_request else None
+            if got is not None:
+                cookie, gpc = got
+            else:  # the Python twin of read_request, inlined
+                cookie = b""
+                gpc = False
+                for k, v in scope["headers"]:
+                    if k == b"cookie":
+                        # HTTP/2 may split cookies over several headers.
+                        cookie = cookie + b"; " + v if cookie else v
+                    elif k == b"sec-gpc" and v.strip() == b"1":
+                        # Only the exact value "1" counts; any "1" among duplicates wins.
+                        gpc = self._gpc
             # The policy's cache answers most requests; on a miss (or once the
             # cached reading expires) the policy reads and verifies the cookie.
             rc = (self._gpc_cache if gpc else self._cache).get(cookie)
@@ -163,14 +168,9 @@ class ConsentMiddleware(Shell):
             await self.app(scope, receive, send)
 
     def _read(self, scope: Scope) -> RequestConsent:
-        cookie = b""
-        gpc = False
-        for k, v in scope["headers"]:
-            if k == b"cookie":
-                cookie = cookie + b"; " + v if cookie else v
-            elif k == b"sec-gpc" and v.strip() == b"1":
-                gpc = self._gpc
-        rc = self.policy.read_header(cookie, gpc)
+        got = read_request(scope["headers"], self._gpc)
+        assert got is not None  # the Python twin always answers
+        rc = self.policy.read_header(*got)
         scope["consent"] = rc.state
         return rc
 

@@ -224,14 +224,6 @@ def test_filter_head_on_a_tuple_returns_it_or_a_new_list() -> None:
     assert list(blocked) == ["_ga"] and html is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "since 8f63903 filter_head finds where to cut with headers.index((k, v)), a tuple, "
-        "so header pairs sent as lists raise ValueError at the first refused cookie"
-    ),
-)
 def test_filter_head_takes_header_pairs_as_lists() -> None:
     p = POLICIES["block"]
     # What an ASGI app may send: any two-item iterables, and the spec's examples

@@ -8,17 +8,43 @@ Pure and synchronous: the ASGI and WSGI shells call it.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from time import time as _time
+from types import ModuleType
 
 from ..config import ConsentConfig
 from ..signing import Signer
 from ..state import ConsentState, StateCodec
 from .cookies import CookieMatcher, deletion_headers, parse_attributes, parse_cookie_header
 
-__all__ = ["BlockedCookies", "CookiePolicy", "RequestConsent", "Rule", "scan_head"]
+__all__ = [
+    "BlockedCookies",
+    "CookiePolicy",
+    "RequestConsent",
+    "Rule",
+    "read_request",
+    "scan_head",
+    "speedups",
+]
+
+
+def _load_speedups() -> ModuleType | None:
+    """The compiled twins of the hot loops, unless absent or ``CONSENT_PURE_PYTHON`` is set."""
+    if os.environ.get("CONSENT_PURE_PYTHON"):
+        return None
+    try:
+        from . import _speedups  # type: ignore[attr-defined]
+    except ImportError:  # built without a C compiler: the Python code runs
+        return None
+    return _speedups  # type: ignore[no-any-return]
+
+
+#: ``consent.core._speedups`` when it is built and allowed, else ``None``.
+speedups = _load_speedups()
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -59,6 +85,25 @@ def _attributes_delete(attrs: bytes) -> bool:
     if low.find(b"max-age") < 0 and low.find(b"expires") < 0:
         return False
     return parse_attributes(attrs)[0]
+
+
+def read_request(
+    headers: Iterable[tuple[bytes, bytes]], gpc_enabled: bool
+) -> tuple[bytes, bool] | None:
+    """``(cookie, gpc)`` from a request's headers: every ``Cookie`` header joined with
+    ``"; "`` (HTTP/2 may split them), and whether a ``Sec-GPC`` header says exactly
+    ``1`` (when ``gpc_enabled``). The pure-Python twin of the compiled one, which
+    returns ``None`` for headers it leaves to this one.
+    """
+    cookie = b""
+    gpc = False
+    for k, v in headers:
+        if k == b"cookie":
+            cookie = cookie + b"; " + v if cookie else v
+        elif k == b"sec-gpc" and v.strip() == b"1":
+            # Only the exact value "1" counts; any "1" among duplicates wins.
+            gpc = gpc_enabled
+    return cookie, gpc
 
 
 def scan_head(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bool]:
@@ -168,6 +213,33 @@ class CookiePolicy:
         self._deletions: dict[bytes, bool] = {}
         #: Content-Type value -> whether it may be HTML.
         self._html: dict[bytes, bool] = {}
+        #: What the shells call per response: :meth:`filter_head`, compiled when
+        #: :data:`speedups` is there (same results; see ``_speedups.c``).
+        self.fast_filter_head: Callable[
+            [Sequence[tuple[bytes, bytes]], ConsentState, tuple[bytes, ...]],
+            tuple[Sequence[tuple[bytes, bytes]], list[str], bool],
+        ] = self.filter_head
+        if speedups is not None:
+            self.use_speedups(speedups)
+
+    def use_speedups(self, module: ModuleType) -> None:
+        """Make :attr:`fast_filter_head` the compiled twin from ``module``."""
+        tables = self._fast_tables()
+        self.fast_filter_head = functools.partial(module.filter_head, tables)
+
+    def _fast_tables(self) -> tuple[object, ...]:
+        """What the compiled ``filter_head`` reads: this policy's caches and callbacks."""
+        return (
+            self._names,
+            self._display,
+            self._verdict,
+            self._deletes,
+            _ALWAYS,
+            self._html,
+            _is_html,
+            self.filter_head,
+            self._deletions,
+        )
 
     # -- reading the request ------------------------------------------------------
     def read(
@@ -272,12 +344,16 @@ class CookiePolicy:
         """:meth:`filter_headers` and :func:`scan_head` in one pass over the headers.
 
         Returns ``(headers, blocked, maybe_html)``: ``headers`` is the argument
-        itself when nothing changes (otherwise a new list), ``blocked`` the names of
+        itself when nothing changes and it is a list or tuple (otherwise a new list), ``blocked`` the names of
         the dropped cookies, ``maybe_html`` whether the Content-Type is HTML. What
         the shells call for every response, so it is written for speed: one
         ``partition()`` and one dict lookup per ``Set-Cookie``, nothing per other
         header but two comparisons.
         """
+        if not isinstance(headers, list | tuple):
+            # A generator or a view: read once, into the list that is returned (it
+            # is not the argument, so callers send it on).
+            headers = list(headers)
         blocked: list[str] = []
         out: list[tuple[bytes, bytes]] | None = None
         ctype = b""
@@ -292,9 +368,12 @@ class CookiePolicy:
                 # _UNKNOWN (blocked unknown cookie) or the cookie's category key.
                 if not (verdict is _ALWAYS or verdict in state.granted or self._deletes(v)):
                     if out is None:
-                        # The first drop: what came before it is kept. (An equal pair
-                        # earlier would have been dropped too, so index() finds this one.)
-                        out = list(headers[: headers.index((k, v))])
+                        # The first drop: what came before it is kept. (A pair of the
+                        # same two objects earlier would have been dropped already.)
+                        i = 0
+                        while not (headers[i][0] is k and headers[i][1] is v):
+                            i += 1
+                        out = list(headers[:i])
                     blocked.append(self._display[raw])
                     continue
             elif k == b"content-type" or (len(k) == 12 and k.lower() == b"content-type"):

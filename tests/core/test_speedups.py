@@ -1,0 +1,237 @@
+"""The compiled twins (``consent.core._speedups``) give what the Python code gives.
+
+Differential tests: the same random input to both, the same answer expected,
+down to object identity where the Python code promises it. Without the compiled
+module (no C compiler when installing) these tests skip with a message;
+``CONSENT_REQUIRE_SPEEDUPS=1`` (set in CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any, cast
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import consent.core
+from consent import Category, ConsentConfig
+from consent.core import response
+from consent.core.response import CookiePolicy, read_request
+from consent.state import ConsentState
+
+Header = tuple[bytes, bytes]
+
+
+def _compiled() -> ModuleType:
+    try:
+        return importlib.import_module("consent.core._speedups")
+    except ImportError as exc:
+        if os.environ.get("CONSENT_REQUIRE_SPEEDUPS") == "1":
+            pytest.fail(f"consent.core._speedups is not built ({exc}); CONSENT_REQUIRE_SPEEDUPS=1")
+        pytest.skip(
+            f"consent.core._speedups is not built ({exc}): install with a C compiler; "
+            "set CONSENT_REQUIRE_SPEEDUPS=1 to make this a failure"
+        )
+
+
+@pytest.fixture(scope="module")
+def compiled() -> ModuleType:
+    return _compiled()
+
+
+def _policy(unknown: str) -> CookiePolicy:
+    return CookiePolicy(
+        ConsentConfig(
+            secret_key="speedups-test-secret-0123456789",
+            unknown_cookies=unknown,  # type: ignore[arg-type]
+            categories=[
+                Category(key="necessary", required=True, cookies=["session", "csrftoken"]),
+                Category(key="preferences", cookies=["theme"]),
+                Category(key="analytics", cookies=["_ga", "_ga_*", "_gid"]),
+                Category(key="marketing", cookies=["_fbp", "IDE"]),
+            ],
+        )
+    )
+
+
+def _pair(compiled: ModuleType, unknown: str = "block") -> tuple[CookiePolicy, CookiePolicy]:
+    """Two policies alike but for the filter: Python's, and the compiled twin."""
+    python, fast = _policy(unknown), _policy(unknown)
+    python.fast_filter_head = python.filter_head
+    fast.use_speedups(compiled)
+    return python, fast
+
+
+NAMES = [b"session", b"_ga", b"_ga_X1", b"_fbp", b"theme", b"consent", b"mystery", b" _gid", b""]
+ATTRS = [
+    b"",
+    b"; Path=/",
+    b"; Max-Age=0",
+    b"; Max-Age=60",
+    b"; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+]
+set_cookie = st.builds(
+    lambda k, n, eq, a: (k, n + eq + b"v" + a),
+    st.sampled_from([b"set-cookie", b"Set-Cookie", b"SET-COOKIE"]),
+    st.sampled_from(NAMES),
+    st.sampled_from([b"=", b""]),
+    st.sampled_from(ATTRS),
+)
+other = st.one_of(
+    st.tuples(
+        st.sampled_from([b"content-type", b"Content-Type", b"cOnTeNt-TyPe"]),
+        st.sampled_from([b"text/html", b"TEXT/plain", b"application/xhtml+xml", b""]),
+    ),
+    st.tuples(st.binary(max_size=12), st.binary(max_size=12)),
+)
+headers_lists = st.lists(st.one_of(set_cookie, other), max_size=8)
+
+
+def _states(p: CookiePolicy) -> st.SearchStrategy[ConsentState]:
+    return st.one_of(
+        st.just(p.undecided),
+        st.builds(
+            lambda keys: ConsentState(granted=frozenset(keys) | p.required, decided=True),
+            st.sets(st.sampled_from(sorted(p.optional))),
+        ),
+    )
+
+
+@settings(max_examples=400)
+@given(
+    headers=headers_lists,
+    unknown=st.sampled_from(["block", "allow"]),
+    as_tuple=st.booleans(),
+    expire=st.booleans(),
+    data=st.data(),
+)
+def test_compiled_filter_head_equals_the_python_one(
+    headers: list[Header], unknown: str, as_tuple: bool, expire: bool, data: st.DataObject
+) -> None:
+    python, fast = _pair(_compiled(), unknown)
+    state = data.draw(_states(python))
+    given_headers: Sequence[Header] = tuple(headers) if as_tuple else headers
+    expiry = tuple(python.deletions("_ga")) if expire else ()
+    want = python.filter_head(given_headers, state, expiry)
+    got = fast.fast_filter_head(given_headers, state, expiry)
+    assert list(got[0]) == list(want[0])
+    assert got[1] == want[1] and type(got[1]) is list
+    assert got[2] is want[2]
+    # The same object back exactly when Python gives it back.
+    assert (got[0] is given_headers) is (want[0] is given_headers)
+
+
+def test_compiled_filter_head_leaves_odd_shapes_to_python(compiled: ModuleType) -> None:
+    python, fast = _pair(compiled)
+    state = python.undecided
+    odd: list[Any] = [
+        [[b"set-cookie", b"_ga=1"], [b"x", b"y"]],  # pairs as lists
+        [(b"set-cookie", "_ga=1")],  # a str value (Python raises, so must the twin)
+        [(b"set-cookie", b"_ga=1", b"extra")],
+    ]
+    for headers in odd:
+        try:
+            want: object = python.filter_head(headers, state)
+        except Exception as exc:
+            with pytest.raises(type(exc)):
+                fast.fast_filter_head(headers, state, ())
+            continue
+        assert fast.fast_filter_head(headers, state, ()) == want
+    # A generator is read once, into the list returned.
+    gen = ((k, v) for k, v in [(b"set-cookie", b"session=1"), (b"content-type", b"text/html")])
+    out, blocked, html = fast.fast_filter_head(gen, state, ())  # type: ignore[arg-type]
+    assert out == [(b"set-cookie", b"session=1"), (b"content-type", b"text/html")]
+    assert blocked == [] and html is True
+
+
+def test_compiled_filter_head_keeps_deletions_and_counts_the_blocked(compiled: ModuleType) -> None:
+    _, fast = _pair(compiled)
+    headers = [
+        (b"set-cookie", b"_ga=1; Max-Age=0"),
+        (b"set-cookie", b"_ga=1; Max-Age=60"),
+        (b"set-cookie", b"_ga=2; Max-Age=0"),  # the cached answer for these attributes
+        (b"set-cookie", b"_fbp"),
+    ]
+    out, blocked, html = fast.fast_filter_head(headers, fast.undecided, ())
+    assert out == [headers[0], headers[2]]
+    assert blocked == ["_ga", "_fbp"] and html is False
+
+
+def test_compiled_filter_head_raises_what_a_callback_raises(compiled: ModuleType) -> None:
+    p = _policy("block")
+
+    def broken(raw: bytes) -> str:
+        raise RuntimeError("verdict failed")
+
+    tables = list(p._fast_tables())
+    tables[2] = broken
+    with pytest.raises(RuntimeError, match="verdict failed"):
+        compiled.filter_head(tuple(tables), [(b"set-cookie", b"new=1")], p.undecided, ())
+    with pytest.raises(TypeError, match="use_speedups"):
+        compiled.filter_head((), [], p.undecided)
+    with pytest.raises(TypeError):
+        compiled.filter_head()
+
+
+request_headers = st.lists(
+    st.one_of(
+        st.tuples(
+            st.sampled_from([b"cookie", b"sec-gpc", b"Cookie", b"accept"]),
+            st.sampled_from([b"", b"a=1", b"b=2; c=3", b"1", b" 1\t", b"0", b"11"]),
+        ),
+        st.tuples(st.binary(max_size=8), st.binary(max_size=8)),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=400)
+@given(headers=request_headers, enabled=st.booleans())
+def test_compiled_read_request_equals_the_python_one(headers: list[Header], enabled: bool) -> None:
+    compiled = _compiled()
+    assert compiled.read_request(headers, enabled) == read_request(headers, enabled)
+    assert compiled.read_request(tuple(headers), enabled) == read_request(headers, enabled)
+
+
+def test_compiled_read_request_leaves_odd_shapes_to_python(compiled: ModuleType) -> None:
+    assert compiled.read_request([[b"cookie", b"a=1"]], True) is None
+    assert compiled.read_request([(b"cookie", "a=1")], True) is None
+    with pytest.raises(TypeError):
+        compiled.read_request(5, True)
+    with pytest.raises(TypeError):
+        compiled.read_request([])
+
+
+def test_the_policy_uses_the_compiled_twin_when_it_is_there(
+    compiled: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(response, "speedups", compiled)
+    p = _policy("block")
+    assert cast(Any, p.fast_filter_head).func is compiled.filter_head
+    monkeypatch.setattr(response, "speedups", None)
+    q = _policy("block")
+    assert cast(Any, q.fast_filter_head).__func__ is CookiePolicy.filter_head
+
+
+def test_pure_python_is_chosen_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONSENT_PURE_PYTHON", "1")
+    assert response._load_speedups() is None
+    monkeypatch.delenv("CONSENT_PURE_PYTHON")
+    # Not built (no C compiler when installing): the Python code runs.
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "consent.core._speedups", None)
+        m.delattr(consent.core, "_speedups", raising=False)
+        assert response._load_speedups() is None
+    loaded = response._load_speedups()
+    try:
+        importlib.import_module("consent.core._speedups")
+    except ImportError:
+        assert loaded is None
+    else:
+        assert loaded is not None
