@@ -26,8 +26,8 @@ class Shell:
         self.policy = CookiePolicy(config)
         self.banner = Banner(config)
         self.endpoint = Endpoint(config, self.policy, self.banner)
-        #: Names of cookies blocked so far, with counts (for reports).
-        self.blocked = BlockedCookies()
+        #: Names of cookies blocked so far, with counts (for reports): the policy counts.
+        self.blocked: BlockedCookies = self.policy.blocked
         self._prefix = config.prefix
         self._gpc = config.gpc
         self._inject = config.inject

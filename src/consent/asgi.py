@@ -145,9 +145,8 @@ class ConsentMiddleware(Shell):
                     return responder.send(message)
                 if message["type"] == "http.response.start":
                     original = message.get("headers", ())
-                    headers, blocked, html = self._filter_head(original, rc.state, rc.expire)
-                    if blocked:
-                        self.blocked.add(blocked)
+                    # Blocked names are counted by the policy (self.blocked).
+                    headers, _, html = self._filter_head(original, rc.state, rc.expire)
                     if (
                         html
                         and self._inject
@@ -180,8 +179,7 @@ class ConsentMiddleware(Shell):
         async def send_filtered(message: Message) -> None:
             if message["type"] == "websocket.accept" and message.get("headers"):
                 headers, blocked = self.policy.filter_headers(list(message["headers"]), rc.state)
-                if blocked:
-                    self.blocked.add(blocked)
+                if blocked:  # counted by the policy
                     message = {**message, "headers": headers}
             await send(message)
 

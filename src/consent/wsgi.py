@@ -248,9 +248,8 @@ class _Responder:
             self.write = self.real_start(status, headers)
             return self.write
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-        filtered, blocked = self.mw.policy.filter_headers(raw, self.rc.state, self.rc.expire)
-        if blocked:
-            self.mw.blocked.add(blocked)
+        # Blocked names are counted by the policy.
+        filtered, _ = self.mw.policy.filter_headers(raw, self.rc.state, self.rc.expire)
         if exc_info is not None and exc_info[0] is None:
             exc_info = None
         if exc_info is not None and self.started:

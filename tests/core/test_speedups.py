@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 import consent.core
 from consent import Category, ConsentConfig
-from consent.core import response
+from consent.core import inject, response
+from consent.core.inject import HTMLInjector
 from consent.core.response import CookiePolicy, read_request
 from consent.state import ConsentState
 
@@ -235,3 +236,84 @@ def test_pure_python_is_chosen_by_the_environment(monkeypatch: pytest.MonkeyPatc
         assert loaded is None
     else:
         assert loaded is not None
+
+
+def test_both_filters_count_what_they_block(compiled: ModuleType) -> None:
+    python, fast = _pair(compiled)
+    headers = [(b"set-cookie", b"_ga=1"), (b"set-cookie", b"_fbp=1"), (b"set-cookie", b"session=1")]
+    for _ in range(300):  # past one fold of 256 lists
+        python.fast_filter_head(headers, python.undecided, ())
+        fast.fast_filter_head(headers, fast.undecided, ())
+    assert python.blocked.counts == fast.blocked.counts == {"_ga": 300, "_fbp": 300}
+    fast.fast_filter_head([(b"set-cookie", b"session=1")], fast.undecided, ())
+    assert fast.blocked.counts == {"_ga": 300, "_fbp": 300}
+
+
+page_fragments = st.sampled_from(
+    [
+        b"<head>",
+        b"<HEAD lang=x>",
+        b"<head a='>'>",
+        b"<head/>",
+        b"<head",
+        b"<!-- <head> -->",
+        b"</body>",
+        b"</BODY>",
+        b"<header>",
+        b"<p>text</p>",
+        b"x" * 700,
+    ]
+)
+pages = st.lists(st.one_of(page_fragments, st.binary(max_size=12)), max_size=16).map(b"".join)
+
+
+@settings(max_examples=800)
+@given(
+    page=pages,
+    head=st.sampled_from([b"", b"<script>h</script>"]),
+    window=st.one_of(st.integers(1, 64), st.just(1024), st.just(65536)),
+)
+def test_compiled_inject_page_places_what_the_injector_places(
+    page: bytes, head: bytes, window: int
+) -> None:
+    compiled = _compiled()
+    expected = HTMLInjector(b"<div>b</div>", head=head, window=window).finish(page)
+    got = compiled.inject_page(page, b"<div>b</div>", head, window)
+    # None hands the page to the Python code (a comment or a quote first).
+    assert got is None or got == expected
+    if not head:  # without a head snippet there is nothing to hand over
+        assert got is not None
+
+
+def test_compiled_inject_page_answers_the_usual_page_itself(compiled: ModuleType) -> None:
+    page = b"<html><head><title>t</title></head><body><p>x</p></body></html>"
+    out = compiled.inject_page(page, b"<B>", b"<H>", 65536)
+    assert out == b"<html><head><H><title>t</title></head><body><p>x</p><B></body></html>"
+    assert compiled.inject_page(b"<!-- c --><head>", b"<B>", b"<H>", 65536) is None
+    assert compiled.inject_page(b"<head a='x'>", b"<B>", b"<H>", 65536) is None
+    assert compiled.inject_page(b"</body><head>", b"<B>", b"<H>", 65536) is None
+    assert compiled.inject_page(bytearray(b"<head>"), b"<B>", b"<H>", 65536) is None
+    with pytest.raises(TypeError):
+        compiled.inject_page(page, b"", b"")
+    with pytest.raises(TypeError):
+        compiled.inject_page(page, b"", b"", "far")
+
+
+def test_inject_page_uses_the_compiled_twin_and_falls_back(
+    compiled: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bytes] = []
+
+    def twin(page: bytes, body: bytes, head: bytes, window: int) -> bytes | None:
+        calls.append(page)
+        out: bytes | None = compiled.inject_page(page, body, head, window)
+        return out
+
+    monkeypatch.setattr(inject, "_c_inject_page", twin)
+    plain = b"<head></head><body></body>"
+    commented = b"<!-- x --><head></head><body></body>"
+    for page in (plain, commented):
+        assert inject.inject_page(page, b"<B>", b"<H>") == HTMLInjector(b"<B>", head=b"<H>").finish(
+            page
+        )
+    assert calls == [plain, commented]

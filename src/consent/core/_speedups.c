@@ -137,9 +137,11 @@ error:
 /* filter_head(tables, headers, state, expire) -> (headers, blocked, maybe_html)
  *
  * CookiePolicy.filter_head (consent/core/response.py) in C. ``tables`` is the
- * tuple CookiePolicy.use_speedups() builds once: (names, display, verdict,
- * deletes, always, html, is_html, fallback, deletions). The caches are the
- * policy's own dicts; a miss calls back into the policy.
+ * tuple CookiePolicy._fast_tables() builds once: (names, display, verdict,
+ * deletes, always, html, is_html, fallback, deletions, pending, fold). The
+ * caches are the policy's own dicts; a miss calls back into the policy. The
+ * blocked names are counted as BlockedCookies.add does: appended to its pending
+ * list, folded into the counts every 256 lists.
  */
 static PyObject *
 filter_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -152,7 +154,7 @@ filter_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *headers = args[1];
     PyObject *state = args[2];
     PyObject *expire = nargs == 4 ? args[3] : NULL;
-    if (!PyTuple_CheckExact(tables) || PyTuple_GET_SIZE(tables) != 9) {
+    if (!PyTuple_CheckExact(tables) || PyTuple_GET_SIZE(tables) != 11) {
         PyErr_SetString(PyExc_TypeError, "tables must be what CookiePolicy.use_speedups() builds");
         return NULL;
     }
@@ -165,8 +167,11 @@ filter_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *is_html_fn = PyTuple_GET_ITEM(tables, 6);
     PyObject *fallback = PyTuple_GET_ITEM(tables, 7);
     PyObject *deletions = PyTuple_GET_ITEM(tables, 8);
+    PyObject *pending = PyTuple_GET_ITEM(tables, 9);
+    PyObject *fold = PyTuple_GET_ITEM(tables, 10);
     if (!PyDict_CheckExact(names) || !PyDict_CheckExact(display) ||
-        !PyDict_CheckExact(html_cache) || !PyDict_CheckExact(deletions)) {
+        !PyDict_CheckExact(html_cache) || !PyDict_CheckExact(deletions) ||
+        !PyList_CheckExact(pending)) {
         PyErr_SetString(PyExc_TypeError, "tables must be what CookiePolicy.use_speedups() builds");
         return NULL;
     }
@@ -359,6 +364,16 @@ filter_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_DECREF(key);
     }
+    if (PyList_GET_SIZE(blocked) > 0) {
+        if (PyList_Append(pending, blocked) < 0)
+            goto error;
+        if (PyList_GET_SIZE(pending) >= 256) {
+            PyObject *done = PyObject_CallNoArgs(fold);
+            if (done == NULL)
+                goto error;
+            Py_DECREF(done);
+        }
+    }
     Py_XDECREF(granted);
     Py_DECREF(snap);
     PyObject *result = PyTuple_New(3);
@@ -391,9 +406,103 @@ fallback_only:
     return PyObject_CallFunctionObjArgs(fallback, headers, state, NULL);
 }
 
+/* inject_page(page, body, head, window) -> bytes or None
+ *
+ * consent.core.inject.inject_page for the usual page: the head snippet right
+ * after the first <head> tag (which must end within `window` bytes), the body
+ * snippet before the last </body> (any case; at the end when there is none, or
+ * when it is more than `window` bytes before the end), in one allocation. None
+ * when a comment, or a quote inside the <head ...> tag, comes first, or the
+ * tag follows the </body>: the Python code then places the snippets.
+ */
+static PyObject *
+inject_page(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "inject_page(page, body, head, window)");
+        return NULL;
+    }
+    PyObject *page = args[0], *body = args[1], *head = args[2];
+    if (!PyBytes_CheckExact(page) || !PyBytes_CheckExact(body) || !PyBytes_CheckExact(head))
+        Py_RETURN_NONE;
+    Py_ssize_t window = PyLong_AsSsize_t(args[3]);
+    if (window == -1 && PyErr_Occurred())
+        return NULL;
+    const char *p = PyBytes_AS_STRING(page);
+    Py_ssize_t n = PyBytes_GET_SIZE(page);
+    Py_ssize_t bn = PyBytes_GET_SIZE(body), hn = PyBytes_GET_SIZE(head);
+
+    /* The last </body>, in any case. */
+    Py_ssize_t c = -1;
+    for (Py_ssize_t i = n - 7; i >= 0; i--) {
+        if (p[i] == '<' && p[i + 1] == '/' && p[i + 6] == '>' && equal_lower(p + i + 2, 4, "body", 4)) {
+            c = i;
+            break;
+        }
+    }
+    if (c < 0 || n - c > window)
+        c = n;
+
+    Py_ssize_t h = -1; /* where the head snippet goes; -1: with the body snippet */
+    if (hn > 0) {
+        Py_ssize_t end = window < n ? window : n;
+        Py_ssize_t i = 0;
+        while (i < end) {
+            const char *lt = memchr(p + i, '<', (size_t)(end - i));
+            if (lt == NULL)
+                break;
+            Py_ssize_t at = lt - p;
+            if (at + 4 <= end && p[at + 1] == '!' && p[at + 2] == '-' && p[at + 3] == '-')
+                Py_RETURN_NONE; /* a comment first */
+            if (at + 6 <= end && equal_lower(p + at + 1, 4, "head", 4)) {
+                char next = p[at + 5];
+                if (next == '\t' || next == '\n' || next == '\x0c' || next == '\r' || next == ' ' ||
+                    next == '/' || next == '>') {
+                    Py_ssize_t j = at + 5;
+                    while (j < end && p[j] != '>' && p[j] != '"' && p[j] != '\'')
+                        j++;
+                    if (j == end || p[j] != '>')
+                        Py_RETURN_NONE; /* a quote inside the tag, or it ends past the window */
+                    h = j + 1;
+                    break;
+                }
+            }
+            i = at + 1;
+        }
+        if (h > c)
+            Py_RETURN_NONE;
+    }
+
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n + bn + hn);
+    if (out == NULL)
+        return NULL;
+    char *o = PyBytes_AS_STRING(out);
+    const char *hs = PyBytes_AS_STRING(head), *bs = PyBytes_AS_STRING(body);
+    if (h < 0) { /* page[:c] head body page[c:] (head may be empty) */
+        memcpy(o, p, (size_t)c);
+        o += c;
+        memcpy(o, hs, (size_t)hn);
+        o += hn;
+    }
+    else { /* page[:h] head page[h:c] body page[c:] */
+        memcpy(o, p, (size_t)h);
+        o += h;
+        memcpy(o, hs, (size_t)hn);
+        o += hn;
+        memcpy(o, p + h, (size_t)(c - h));
+        o += c - h;
+    }
+    memcpy(o, bs, (size_t)bn);
+    o += bn;
+    memcpy(o, p + c, (size_t)(n - c));
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"read_request", (PyCFunction)(void (*)(void))read_request, METH_FASTCALL,
      "read_request(headers, gpc_enabled) -> (cookie, gpc) or None"},
+    {"inject_page", (PyCFunction)(void (*)(void))inject_page, METH_FASTCALL,
+     "inject_page(page, body, head, window) -> bytes or None"},
     {"filter_head", (PyCFunction)(void (*)(void))filter_head, METH_FASTCALL,
      "filter_head(tables, headers, state[, expire]) -> (headers, blocked, maybe_html)"},
     {NULL, NULL, 0, NULL},
@@ -401,7 +510,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "consent.core._speedups",
-    "Compiled twins of two hot loops of consent.core.response (optional).", -1, methods,
+    "Compiled twins of the hot loops of consent.core (optional).", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

@@ -17,6 +17,9 @@ import re
 from collections.abc import Sequence
 
 from .page import nonce_of
+from .response import speedups
+
+_c_inject_page = speedups.inject_page if speedups is not None else None
 
 __all__ = [
     "HTMLInjector",
@@ -588,8 +591,13 @@ def inject_page(page: bytes, body: bytes, head: bytes = b"", window: int = 65536
     Equal to ``HTMLInjector(body, head=head, window=window).finish(page)``: what a
     response whose body comes in one message needs, without an injector object.
     The usual page (a plain ``<head>`` tag, ``</body>`` near the end) takes two
-    searches and one join; anything less plain goes through :class:`HTMLInjector`.
+    searches and one join (in C when :data:`~consent.core.response.speedups` is
+    built); anything less plain goes through :class:`HTMLInjector`.
     """
+    if _c_inject_page is not None:
+        done: bytes | None = _c_inject_page(page, body, head, window)
+        if done is not None:
+            return done
     n = len(page)
     c = _rfind_close(page)
     if c < 0 or n - c > window:

@@ -144,9 +144,12 @@ class BlockedCookies:
     are counted when :attr:`counts` is read, or every 256 responses.
     """
 
+    __slots__ = ("_counts", "_limit", "_pending")
+
     def __init__(self, limit: int = 1000) -> None:
         self._counts: Counter[str] = Counter()
         self._limit = limit
+        #: Lists of names not counted yet (the compiled filter appends here too).
         self._pending: list[Iterable[str]] = []
 
     def add(self, names: Iterable[str]) -> None:
@@ -162,7 +165,9 @@ class BlockedCookies:
         return self._counts
 
     def _fold(self) -> None:
-        pending, self._pending = self._pending, []
+        # Emptied in place: the compiled filter holds this very list.
+        pending = self._pending[:]
+        self._pending.clear()
         counts = self._counts
         limit = self._limit
         for names in pending:
@@ -213,6 +218,8 @@ class CookiePolicy:
         self._deletions: dict[bytes, bool] = {}
         #: Content-Type value -> whether it may be HTML.
         self._html: dict[bytes, bool] = {}
+        #: The names of the cookies :meth:`filter_head` dropped, counted.
+        self.blocked = BlockedCookies()
         #: What the shells call per response: :meth:`filter_head`, compiled when
         #: :data:`speedups` is there (same results; see ``_speedups.c``).
         self.fast_filter_head: Callable[
@@ -239,6 +246,8 @@ class CookiePolicy:
             _is_html,
             self.filter_head,
             self._deletions,
+            self.blocked._pending,
+            self.blocked._fold,
         )
 
     # -- reading the request ------------------------------------------------------
@@ -344,11 +353,12 @@ class CookiePolicy:
         """:meth:`filter_headers` and :func:`scan_head` in one pass over the headers.
 
         Returns ``(headers, blocked, maybe_html)``: ``headers`` is the argument
-        itself when nothing changes and it is a list or tuple (otherwise a new list), ``blocked`` the names of
-        the dropped cookies, ``maybe_html`` whether the Content-Type is HTML. What
+        itself when nothing changes and it is a list or tuple (otherwise a new
+        list), ``blocked`` the names of the dropped cookies (also counted in
+        :attr:`blocked`), ``maybe_html`` whether the Content-Type is HTML. What
         the shells call for every response, so it is written for speed: one
         ``partition()`` and one dict lookup per ``Set-Cookie``, nothing per other
-        header but two comparisons.
+        header but two comparisons. :attr:`fast_filter_head` is its compiled twin.
         """
         if not isinstance(headers, list | tuple):
             # A generator or a view: read once, into the list that is returned (it
@@ -390,6 +400,8 @@ class CookiePolicy:
             if len(self._html) >= 64:
                 self._html.clear()
             self._html[ctype] = html
+        if blocked:
+            self.blocked.add(blocked)
         return (headers if out is None else out), blocked, html
 
     def filter_headers(
