@@ -317,3 +317,82 @@ def test_inject_page_uses_the_compiled_twin_and_falls_back(
             page
         )
     assert calls == [plain, commented]
+
+
+plan_headers = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                b"content-type",
+                b"Content-Type",
+                b"content-length",
+                b"Content-Length",
+                b"vary",
+                b"ETag",
+                b"etag",
+                b"content-security-policy",
+                b"content-encoding",
+                b"content-range",
+                b"Content-Disposition",
+                b"date",
+                b"x-other",
+            ]
+        ),
+        st.sampled_from(
+            [b"text/html", b"text/html; charset=latin-1", b"text/plain", b"12", b" 7", b"x", b""]
+        ),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=600)
+@given(headers=plan_headers, added=st.integers(0, 5000))
+def test_compiled_plan_and_rewrite_equal_the_python_ones(headers: list[Header], added: int) -> None:
+    compiled = _compiled()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(inject, "_c_page_facts", None)
+        m.setattr(inject, "_c_rewrite_simple", None)
+        want_plan = inject.plan_page("GET", 200, headers)
+        want_rewrite = (
+            None if want_plan is None else inject.rewrite_planned(headers, want_plan[2], added)
+        )
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(inject, "_c_page_facts", compiled.page_facts)
+        m.setattr(inject, "_c_rewrite_simple", compiled.rewrite_simple)
+        plan = inject.plan_page("GET", 200, headers)
+        assert plan == want_plan
+        if plan is not None:
+            assert inject.rewrite_planned(headers, plan[2], added) == want_rewrite
+
+
+def test_compiled_page_facts_and_rewrite_leave_odd_shapes_to_python(compiled: ModuleType) -> None:
+    assert compiled.page_facts(iter([])) is None
+    assert compiled.page_facts([[b"content-type", b"text/html"]]) is None
+    assert compiled.page_facts([(b"content-type", "text/html")]) is None
+    assert compiled.page_facts([]) == (None, (-1, -1, -1))
+    headers = [(b"content-length", b"10"), (b"content-type", b"text/html")]
+    assert compiled.rewrite_simple(headers, (0, -1, -1), 5) == [
+        (b"content-length", b"15"),
+        (b"content-type", b"text/html"),
+        (b"vary", b"Cookie"),
+    ]
+    assert compiled.rewrite_simple(headers, (-1, -1, -1), 5) == [*headers, (b"vary", b"Cookie")]
+    for edits, shown in (
+        ((0, 1, -1), headers),  # a Vary to merge: Python's work
+        ((0, -1, 1), headers),  # an ETag to weaken: Python's work
+        ((5, -1, -1), headers),  # an index past the end
+        ((0, -1, -1), [(b"content-length", b" 10")]),
+        ((0, -1, -1), [(b"content-length", b"1" * 16)]),
+        ((0, -1, -1), [[b"content-length", b"10"]]),
+    ):
+        assert compiled.rewrite_simple(shown, edits, 5) is None
+    assert compiled.rewrite_simple(headers, (0, -1, -1), -1) is None
+    with pytest.raises(TypeError):
+        compiled.rewrite_simple(headers, (0, -1), 5)
+    with pytest.raises(TypeError):
+        compiled.rewrite_simple(headers, (0, -1, -1))
+    with pytest.raises(TypeError):
+        compiled.rewrite_simple(headers, (0, -1, -1), "5")
+    with pytest.raises(TypeError):
+        compiled.rewrite_simple(5, (0, -1, -1), 5)

@@ -498,9 +498,154 @@ inject_page(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return out;
 }
 
+/* page_facts(headers) -> (content_type, (length_at, vary_at, etag_at)) or None
+ *
+ * The part of consent.core.inject.plan_page that reads the headers, for the
+ * usual page: content_type is the Content-Type value (None when absent), and
+ * the indexes say where Content-Length, Vary and ETag are (-1: absent). None
+ * when anything needs the Python code: a name it looks at twice, a
+ * Content-Security-Policy, Content-Encoding, Content-Range or
+ * Content-Disposition header, or items that are not 2-tuples of bytes.
+ */
+static PyObject *
+page_facts(PyObject *self, PyObject *arg)
+{
+    if (!PyList_CheckExact(arg) && !PyTuple_CheckExact(arg))
+        Py_RETURN_NONE;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(arg);
+    PyObject **items = PySequence_Fast_ITEMS(arg);
+    PyObject *ctype = NULL;
+    Py_ssize_t length_at = -1, vary_at = -1, etag_at = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = items[i];
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2)
+            Py_RETURN_NONE;
+        PyObject *k = PyTuple_GET_ITEM(item, 0);
+        if (!PyBytes_CheckExact(k) || !PyBytes_CheckExact(PyTuple_GET_ITEM(item, 1)))
+            Py_RETURN_NONE;
+        const char *ks = PyBytes_AS_STRING(k);
+        switch (PyBytes_GET_SIZE(k)) {
+        case 4:
+            if (equal_lower(ks, 4, "vary", 4)) {
+                if (vary_at >= 0)
+                    Py_RETURN_NONE;
+                vary_at = i;
+            }
+            else if (equal_lower(ks, 4, "etag", 4)) {
+                if (etag_at >= 0)
+                    Py_RETURN_NONE;
+                etag_at = i;
+            }
+            break;
+        case 12:
+            if (equal_lower(ks, 12, "content-type", 12)) {
+                if (ctype != NULL)
+                    Py_RETURN_NONE;
+                ctype = PyTuple_GET_ITEM(item, 1);
+            }
+            break;
+        case 14:
+            if (equal_lower(ks, 14, "content-length", 14)) {
+                if (length_at >= 0)
+                    Py_RETURN_NONE;
+                length_at = i;
+            }
+            break;
+        case 13:
+            if (equal_lower(ks, 13, "content-range", 13))
+                Py_RETURN_NONE;
+            break;
+        case 16:
+            if (equal_lower(ks, 16, "content-encoding", 16))
+                Py_RETURN_NONE;
+            break;
+        case 19:
+            if (equal_lower(ks, 19, "content-disposition", 19))
+                Py_RETURN_NONE;
+            break;
+        case 23:
+            if (equal_lower(ks, 23, "content-security-policy", 23))
+                Py_RETURN_NONE;
+            break;
+        }
+    }
+    return Py_BuildValue("(O(nnn))", ctype != NULL ? ctype : Py_None, length_at, vary_at, etag_at);
+}
+
+static PyObject *vary_cookie; /* (b"vary", b"Cookie") */
+
+/* rewrite_simple(headers, edits, added) -> list or None
+ *
+ * consent.core.inject.rewrite_planned for the usual page, one without Vary or
+ * ETag and with a plain Content-Length: the headers with Content-Length grown
+ * by `added` and "vary: Cookie" appended. None for anything else.
+ */
+static PyObject *
+rewrite_simple(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "rewrite_simple(headers, edits, added)");
+        return NULL;
+    }
+    PyObject *headers = args[0], *edits = args[1];
+    Py_ssize_t length_at, vary_at, etag_at;
+    if (!PyTuple_CheckExact(edits) || !PyArg_ParseTuple(edits, "nnn", &length_at, &vary_at, &etag_at))
+        return NULL;
+    Py_ssize_t added = PyLong_AsSsize_t(args[2]);
+    if (added == -1 && PyErr_Occurred())
+        return NULL;
+    if (vary_at >= 0 || etag_at >= 0 || added < 0)
+        Py_RETURN_NONE;
+    PyObject *out = PySequence_List(headers);
+    if (out == NULL)
+        return NULL;
+    if (length_at >= 0) {
+        if (length_at >= PyList_GET_SIZE(out))
+            goto none;
+        PyObject *item = PyList_GET_ITEM(out, length_at);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(item, 1)))
+            goto none;
+        PyObject *v = PyTuple_GET_ITEM(item, 1);
+        const char *vs = PyBytes_AS_STRING(v);
+        Py_ssize_t vn = PyBytes_GET_SIZE(v);
+        if (vn == 0 || vn > 15)
+            goto none;
+        Py_ssize_t total = 0;
+        for (Py_ssize_t i = 0; i < vn; i++) {
+            if (vs[i] < '0' || vs[i] > '9')
+                goto none;
+            total = total * 10 + (vs[i] - '0');
+        }
+        total += added;
+        PyObject *grown = PyBytes_FromFormat("%zd", total);
+        if (grown == NULL)
+            goto error;
+        PyObject *pair = PyTuple_Pack(2, PyTuple_GET_ITEM(item, 0), grown);
+        Py_DECREF(grown);
+        if (pair == NULL)
+            goto error;
+        if (PyList_SetItem(out, length_at, pair) < 0) /* steals pair */
+            goto error;
+    }
+    if (PyList_Append(out, vary_cookie) < 0)
+        goto error;
+    return out;
+none:
+    Py_DECREF(out);
+    Py_RETURN_NONE;
+error:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"read_request", (PyCFunction)(void (*)(void))read_request, METH_FASTCALL,
      "read_request(headers, gpc_enabled) -> (cookie, gpc) or None"},
+    {"page_facts", (PyCFunction)page_facts, METH_O,
+     "page_facts(headers) -> (content_type, (length_at, vary_at, etag_at)) or None"},
+    {"rewrite_simple", (PyCFunction)(void (*)(void))rewrite_simple, METH_FASTCALL,
+     "rewrite_simple(headers, edits, added) -> list or None"},
     {"inject_page", (PyCFunction)(void (*)(void))inject_page, METH_FASTCALL,
      "inject_page(page, body, head, window) -> bytes or None"},
     {"filter_head", (PyCFunction)(void (*)(void))filter_head, METH_FASTCALL,
@@ -519,6 +664,9 @@ PyInit__speedups(void)
 {
     str_granted = PyUnicode_InternFromString("granted");
     if (str_granted == NULL)
+        return NULL;
+    vary_cookie = Py_BuildValue("(y#y#)", "vary", (Py_ssize_t)4, "Cookie", (Py_ssize_t)6);
+    if (vary_cookie == NULL)
         return NULL;
     return PyModule_Create(&module);
 }

@@ -20,6 +20,8 @@ from .page import nonce_of
 from .response import speedups
 
 _c_inject_page = speedups.inject_page if speedups is not None else None
+_c_page_facts = speedups.page_facts if speedups is not None else None
+_c_rewrite_simple = speedups.rewrite_simple if speedups is not None else None
 
 __all__ = [
     "HTMLInjector",
@@ -97,6 +99,12 @@ def plan_page(
     """
     if status != 200 or (method != "GET" and method.upper() != "GET"):
         return None
+    if _c_page_facts is not None:
+        facts = _c_page_facts(headers)
+        if facts is not None:  # the usual page, read in C
+            found: bytes | None = facts[0]
+            codec = None if found is None else _html_codec(found)
+            return None if codec is None else (codec, None, facts[1])
     content_type: bytes | None = None
     nonce: str | None = None
     length_at = vary_at = etag_at = -1
@@ -234,6 +242,10 @@ def rewrite_planned(
     """:func:`rewrite_headers`, at the places :func:`plan_page` found: no second pass."""
     if edits is None or trailers:
         return rewrite_headers(headers, added, trailers=trailers)
+    if _c_rewrite_simple is not None:
+        done: list[tuple[bytes, bytes]] | None = _c_rewrite_simple(headers, edits, added)
+        if done is not None:  # no Vary, no ETag, a plain Content-Length
+            return done
     length_at, vary_at, etag_at = edits
     out = list(headers)
     if etag_at >= 0:
