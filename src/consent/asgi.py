@@ -23,9 +23,9 @@ from .core.endpoint import (
     error,
 )
 from .core.inject import (
+    _BOMS,
     Edits,
     HTMLInjector,
-    body_is_injectable,
     inject_page,
     plan_page,
     rewrite_planned,
@@ -37,6 +37,7 @@ from .state import ConsentState
 
 _time = time.time
 _c_read_request = speedups.read_request if speedups is not None else None
+_UNREAD = object()  # Accept-Language not read with the cookie (no compiled twin)
 
 __all__ = ["ConsentMiddleware", "get_consent"]
 
@@ -110,8 +111,9 @@ class ConsentMiddleware(Shell):
             # Inlined rather than methods of their own: this is the hot path.
             got = _c_read_request(scope["headers"], self._gpc) if _c_read_request else None
             if got is not None:
-                cookie, gpc = got
-            else:  # the Python twin of read_request, inlined
+                cookie, gpc, language = got
+            else:  # the Python twin of read_request, inlined (Accept-Language left unread)
+                language = _UNREAD
                 cookie = b""
                 gpc = False
                 for k, v in scope["headers"]:
@@ -152,7 +154,7 @@ class ConsentMiddleware(Shell):
                         and self._inject
                         and not (self._exclude and path.startswith(self._exclude))
                     ):
-                        responder = _Responder(self, scope, rc, send, path)
+                        responder = _Responder(self, scope, rc, send, path, language)
                         return responder.start(message, headers)
                     if headers is not original:
                         return send({**message, "headers": headers})
@@ -169,7 +171,7 @@ class ConsentMiddleware(Shell):
     def _read(self, scope: Scope) -> RequestConsent:
         got = read_request(scope["headers"], self._gpc)
         assert got is not None  # the Python twin always answers
-        rc = self.policy.read_header(*got)
+        rc = self.policy.read_header(got[0], got[1])
         scope["consent"] = rc.state
         return rc
 
@@ -310,11 +312,18 @@ class _Responder:
     Its cookies were filtered already, by the send wrapper that made it.
     """
 
-    __slots__ = ("_injector", "_mw", "_path", "_pending", "_rc", "_scope", "_send")
+    __slots__ = ("_injector", "_language", "_mw", "_path", "_pending", "_rc", "_scope", "_send")
 
     def __init__(
-        self, mw: ConsentMiddleware, scope: Scope, rc: RequestConsent, send: Send, path: str
+        self,
+        mw: ConsentMiddleware,
+        scope: Scope,
+        rc: RequestConsent,
+        send: Send,
+        path: str,
+        language: bytes | object | None,
     ) -> None:
+        self._language = language  # the Accept-Language header, None, or _UNREAD
         self._mw = mw
         self._scope = scope
         self._rc = rc
@@ -352,7 +361,7 @@ class _Responder:
             self._pending = None
             body = message.get("body", b"")
             more = message.get("more_body", False)
-            if (body or more) and body_is_injectable(body):
+            if (body or more) and not body.startswith(_BOMS):  # body_is_injectable
                 head, snippet = self._snippets(plan)
                 window = self._mw._window
                 headers = rewrite_planned(
@@ -389,13 +398,16 @@ class _Responder:
 
     def _snippets(self, plan: tuple[str, str | None, Edits]) -> tuple[bytes, bytes]:
         scope = self._scope
-        accept_language = None
-        # From the end: browsers send Accept-Language among the last headers, and
-        # the last one wins.
-        for k, v in reversed(scope["headers"]):
-            if k == b"accept-language":
-                accept_language = v
-                break
+        accept_language = self._language
+        if accept_language is _UNREAD:
+            accept_language = None
+            # From the end: browsers send Accept-Language among the last headers,
+            # and the last one wins.
+            for k, v in reversed(scope["headers"]):
+                if k == b"accept-language":
+                    accept_language = v
+                    break
+        assert accept_language is None or isinstance(accept_language, bytes)
         query: bytes = scope.get("query_string", b"")
         return self._mw.snippets.get(
             self._rc.state,

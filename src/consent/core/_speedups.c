@@ -35,10 +35,11 @@ is_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\x0b' || c == '\x0c';
 }
 
-/* read_request(headers, gpc_enabled) -> (cookie, gpc) or None
+/* read_request(headers, gpc_enabled) -> (cookie, gpc, accept_language) or None
  *
- * The Cookie headers joined with "; " (HTTP/2 may split them) and whether a
- * Sec-GPC header says exactly "1". None when an item is not a 2-tuple of bytes.
+ * The Cookie headers joined with "; " (HTTP/2 may split them), whether a
+ * Sec-GPC header says exactly "1", and the last Accept-Language header (or
+ * None). None when an item is not a 2-tuple of bytes.
  */
 static PyObject *
 read_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -60,6 +61,7 @@ read_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *cookie = NULL; /* the one Cookie header, borrowed, while there is one */
     PyObject *joined = NULL; /* owned, once there are several */
     int gpc = 0;
+    PyObject *language = Py_None; /* borrowed */
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = items[i];
         if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2)
@@ -92,6 +94,9 @@ read_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             if (joined == NULL)
                 goto error;
         }
+        else if (kn == 15 && memcmp(ks, "accept-language", 15) == 0) {
+            language = v;
+        }
         else if (kn == 7 && memcmp(ks, "sec-gpc", 7) == 0) {
             const char *vs = PyBytes_AS_STRING(v);
             Py_ssize_t a = 0, b = PyBytes_GET_SIZE(v);
@@ -103,25 +108,30 @@ read_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 gpc = gpc_enabled;
         }
     }
-    Py_DECREF(seq);
     PyObject *value = joined != NULL ? joined : cookie;
     if (value == NULL) {
         value = PyBytes_FromStringAndSize("", 0);
-        if (value == NULL)
+        if (value == NULL) {
+            Py_DECREF(seq);
             return NULL;
+        }
     }
     else if (joined == NULL) {
         Py_INCREF(value);
     }
-    PyObject *result = PyTuple_New(2);
+    PyObject *result = PyTuple_New(3);
     if (result == NULL) {
         Py_DECREF(value);
+        Py_DECREF(seq);
         return NULL;
     }
     PyTuple_SET_ITEM(result, 0, value);
     PyObject *flag = gpc ? Py_True : Py_False;
     Py_INCREF(flag);
     PyTuple_SET_ITEM(result, 1, flag);
+    Py_INCREF(language);
+    PyTuple_SET_ITEM(result, 2, language);
+    Py_DECREF(seq);
     return result;
 
 fallback:
@@ -641,7 +651,7 @@ error:
 
 static PyMethodDef methods[] = {
     {"read_request", (PyCFunction)(void (*)(void))read_request, METH_FASTCALL,
-     "read_request(headers, gpc_enabled) -> (cookie, gpc) or None"},
+     "read_request(headers, gpc_enabled) -> (cookie, gpc, accept_language) or None"},
     {"page_facts", (PyCFunction)page_facts, METH_O,
      "page_facts(headers) -> (content_type, (length_at, vary_at, etag_at)) or None"},
     {"rewrite_simple", (PyCFunction)(void (*)(void))rewrite_simple, METH_FASTCALL,

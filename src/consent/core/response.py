@@ -89,21 +89,25 @@ def _attributes_delete(attrs: bytes) -> bool:
 
 def read_request(
     headers: Iterable[tuple[bytes, bytes]], gpc_enabled: bool
-) -> tuple[bytes, bool] | None:
-    """``(cookie, gpc)`` from a request's headers: every ``Cookie`` header joined with
-    ``"; "`` (HTTP/2 may split them), and whether a ``Sec-GPC`` header says exactly
-    ``1`` (when ``gpc_enabled``). The pure-Python twin of the compiled one, which
-    returns ``None`` for headers it leaves to this one.
+) -> tuple[bytes, bool, bytes | None] | None:
+    """``(cookie, gpc, accept_language)`` from a request's headers: every ``Cookie``
+    header joined with ``"; "`` (HTTP/2 may split them), whether a ``Sec-GPC``
+    header says exactly ``1`` (when ``gpc_enabled``), and the last
+    ``Accept-Language`` header (``None`` without one). The pure-Python twin of the
+    compiled one, which returns ``None`` for headers it leaves to this one.
     """
     cookie = b""
     gpc = False
+    language = None
     for k, v in headers:
         if k == b"cookie":
             cookie = cookie + b"; " + v if cookie else v
+        elif k == b"accept-language":
+            language = v
         elif k == b"sec-gpc" and v.strip() == b"1":
             # Only the exact value "1" counts; any "1" among duplicates wins.
             gpc = gpc_enabled
-    return cookie, gpc
+    return cookie, gpc, language
 
 
 def scan_head(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bool]:
