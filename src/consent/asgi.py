@@ -408,13 +408,12 @@ class _Responder:
                     accept_language = v
                     break
         assert accept_language is None or isinstance(accept_language, bytes)
-        query: bytes = scope.get("query_string", b"")
         return self._mw.snippets.get(
             self._rc.state,
             plan[0],
             plan[1],
-            None if accept_language is None else accept_language.decode("latin-1"),
-            query.decode("latin-1") if query else "",
+            accept_language,
+            scope.get("query_string", b""),
             scope.get("root_path", ""),
             self._path,
         )

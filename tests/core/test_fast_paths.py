@@ -864,6 +864,18 @@ def test_page_snippets_memo_equals_page_snippets(state: ConsentState, charset: s
                     assert got == want, (root_path, path, query, lang)
 
 
+@pytest.mark.parametrize("state", STATES)
+def test_page_snippets_memo_takes_raw_request_bytes(state: ConsentState) -> None:
+    # What the ASGI shell passes: the header and the query string as sent (Latin-1).
+    snippets = PageSnippets(BANNER, CONFIG.prefix)
+    for query in QUERIES:
+        for lang in (None, "de-AT,de;q=0.9", "fr"):
+            raw_lang = None if lang is None else lang.encode("latin-1")
+            got = snippets.get(state, "utf-8", None, raw_lang, query.encode("latin-1"), "", "/a")
+            want = direct(state, charset="utf-8", accept_language=lang, query=query, path="/a")
+            assert got == want, (query, lang)
+
+
 def test_a_decided_visitors_snippet_does_not_depend_on_the_page() -> None:
     # The memo leaves the path and query out of a decided visitor's key: sound only
     # if page_snippets itself gives the same snippets on every page.

@@ -183,7 +183,7 @@ def test_compiled_filter_head_raises_what_a_callback_raises(compiled: ModuleType
 request_headers = st.lists(
     st.one_of(
         st.tuples(
-            st.sampled_from([b"cookie", b"sec-gpc", b"Cookie", b"accept"]),
+            st.sampled_from([b"cookie", b"sec-gpc", b"Cookie", b"accept", b"accept-language"]),
             st.sampled_from([b"", b"a=1", b"b=2; c=3", b"1", b" 1\t", b"0", b"11"]),
         ),
         st.tuples(st.binary(max_size=8), st.binary(max_size=8)),

@@ -83,6 +83,12 @@ def page_snippets(
     return banner.head_snippet_bytes(state, charset=charset, nonce=nonce), body
 
 
+def _overrides_language(query: str | bytes) -> bool:
+    if isinstance(query, bytes):
+        return query.find(b"consent_lang=") >= 0  # not ``in``: slow on bytes
+    return "consent_lang=" in query
+
+
 class PageSnippets:
     """:func:`page_snippets` with a bounded memo: what the shells call per page.
 
@@ -106,25 +112,39 @@ class PageSnippets:
         state: ConsentState,
         charset: str,
         nonce: str | None,
-        accept_language: str | None,
-        query: str,
+        accept_language: str | bytes | None,
+        query: str | bytes,
         root_path: str,
         path: str,
     ) -> tuple[bytes, bytes]:
         """``(head, body)`` for one page; the arguments as :func:`page_snippets` takes them.
 
-        The shells pass them by position (a keyword call costs more per page).
+        ``accept_language`` and ``query`` may also be the raw bytes of an ASGI
+        request (Latin-1, decoded only when the memo misses). The shells pass the
+        arguments by position (a keyword call costs more per page).
         """
         decided = state.decided
-        if decided:
-            where: tuple[str, str] = ("", query if "consent_lang=" in query else "")
-        else:
-            where = (path, query)
-        key = (accept_language, root_path, where, decided, state.granted, state.gpc, charset)
+        # A decided visitor's snippet depends on the query only for a language override.
+        if decided and query and not _overrides_language(query):
+            query = ""
+        key = (
+            accept_language,
+            root_path,
+            None if decided else path,
+            query,
+            decided,
+            state.granted,
+            state.gpc,
+            charset,
+        )
         if nonce is None:
             found = self._memo.get(key)
             if found is not None:
                 return found
+        if isinstance(accept_language, bytes):
+            accept_language = accept_language.decode("latin-1")
+        if isinstance(query, bytes):
+            query = query.decode("latin-1")
         head, body = page_snippets(
             self.banner,
             state,
