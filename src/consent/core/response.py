@@ -364,7 +364,7 @@ class CookiePolicy:
         ``partition()`` and one dict lookup per ``Set-Cookie``, nothing per other
         header but two comparisons. :attr:`fast_filter_head` is its compiled twin.
         """
-        if not isinstance(headers, list | tuple):
+        if type(headers) is not list and not isinstance(headers, list | tuple):
             # A generator or a view: read once, into the list that is returned (it
             # is not the argument, so callers send it on).
             headers = list(headers)
@@ -418,7 +418,7 @@ class CookiePolicy:
         names are compared case-insensitively (Django sends ``Set-Cookie``);
         deletions always pass.
         """
-        out, blocked, _ = self.filter_head(headers, state, expire)
+        out, blocked, _ = self.fast_filter_head(headers, state, expire)
         return out if isinstance(out, list) else list(out), blocked
 
     def _deletes(self, value: bytes) -> bool:
