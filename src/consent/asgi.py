@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Generator, MutableMapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from ._shell import Shell, log_unavailable
 from .config import ConsentConfig
@@ -299,10 +299,12 @@ class _Nothing:
     __slots__ = ()
 
     def __await__(self) -> Generator[None, None, None]:
-        return
-        yield  # pragma: no cover - makes this a generator
+        # An exhausted iterator, the same one every time: awaiting it makes no
+        # generator object (what a ``yield`` here would cost on every page).
+        return _EXHAUSTED
 
 
+_EXHAUSTED = cast("Generator[None, None, None]", iter(()))
 _NOTHING = _Nothing()
 
 
