@@ -185,12 +185,14 @@ def test_filter_head_agrees_with_filter_headers_scan_head_and_the_reference(
         assert type(out) is list
 
 
-def test_filter_head_finds_any_spelling_of_content_type() -> None:
-    # scan_head lowercases only names that start with a capital; filter_head any.
+def test_filter_head_and_scan_head_find_any_spelling_of_content_type() -> None:
     p = POLICIES["block"]
     for name in (b"content-type", b"Content-Type", b"CONTENT-TYPE", b"cONTENT-tYPE"):
         assert p.filter_head([(name, b"text/html")], p.undecided)[2] is True
         assert p.filter_head([(name, b"text/plain")], p.undecided)[2] is False
+        assert scan_head([(name, b"text/html")]) == (False, True)
+    for name in (b"set-cookie", b"Set-Cookie", b"sET-cOOKIE"):
+        assert scan_head([(name, b"a=1")]) == (True, False)
 
 
 def test_filter_head_and_scan_head_on_the_usual_spellings() -> None:

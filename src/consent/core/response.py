@@ -114,9 +114,9 @@ def read_request(
 def scan_head(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bool]:
     """``(sets_cookies, maybe_html)`` for a response's headers, in one cheap pass.
 
-    Lets the shells forward most responses untouched without building anything.
-    Lowercase names (what ASGI asks for) cost one comparison each; a name that
-    starts with a capital (Django's ``Set-Cookie``) takes the slower, exact path.
+    Header names in any case (Django sends ``Set-Cookie``); only names as long as
+    the two it looks for are lowercased. (The shells now call
+    :meth:`CookiePolicy.filter_head`, which does this and the filtering at once.)
     """
     cookies = False
     ctype = b""
@@ -125,7 +125,7 @@ def scan_head(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bool]:
             ctype = v
         elif k == b"set-cookie":
             cookies = True
-        elif k and k[0] < 97:
+        elif len(k) == 10 or len(k) == 12:
             name = k.lower()
             if name == b"set-cookie":
                 cookies = True
