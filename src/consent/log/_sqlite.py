@@ -16,6 +16,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -149,12 +150,32 @@ class SQLiteStore(StoreBase):
         try:
             # WAL: readers (audits, exports) never block appends. FULL: a commit
             # is on disk when COMMIT returns, which is what "acknowledged" means.
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._retry_locked(conn, "PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
         except BaseException:
             conn.close()
             raise
         return conn
+
+    def _retry_locked(self, conn: sqlite3.Connection, sql: str) -> None:
+        """Run ``sql``, retrying while another process holds the lock it needs.
+
+        Switching a new file to WAL takes an exclusive lock, and SQLite reports
+        "database is locked" at once, without waiting out the busy timeout, when
+        another process is switching or creating at the same moment (two workers
+        starting together). Retried for up to the store's timeout.
+        """
+        deadline = time.monotonic() + self._timeout
+        pause = 0.002
+        while True:
+            try:
+                conn.execute(sql)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _reader(self) -> sqlite3.Connection:
         if not self.path.exists():
