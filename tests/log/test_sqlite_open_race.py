@@ -23,7 +23,7 @@ def _open_at_once(url: str, barrier: Barrier, results: multiprocessing.Queue[str
         try:
             await store.open()
             await store.close()
-        except Exception as exc:  # noqa: BLE001 - reported to the test
+        except Exception as exc:  # reported to the test
             return repr(exc)
         return "ok"
 
