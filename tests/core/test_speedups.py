@@ -309,13 +309,16 @@ def test_inject_page_uses_the_compiled_twin_and_falls_back(
         out: bytes | None = compiled.inject_page(page, body, head, window)
         return out
 
-    monkeypatch.setattr(inject, "_c_inject_page", twin)
     plain = b"<head></head><body></body>"
     commented = b"<!-- x --><head></head><body></body>"
-    for page in (plain, commented):
-        assert inject.inject_page(page, b"<B>", b"<H>") == HTMLInjector(b"<B>", head=b"<H>").finish(
-            page
-        )
+    expected = [HTMLInjector(b"<B>", head=b"<H>").finish(page) for page in (plain, commented)]
+    monkeypatch.setattr(inject, "_c_inject_page", twin)
+    assert [inject.inject_page(page, b"<B>", b"<H>") for page in (plain, commented)] == expected
+    assert calls == [plain, commented]
+    # The injector's one-piece path asks the compiled twin first too.
+    calls.clear()
+    assert HTMLInjector(b"<B>", head=b"<H>").finish(plain) == expected[0]
+    assert HTMLInjector(b"<B>", head=b"<H>").finish(commented) == expected[1]
     assert calls == [plain, commented]
 
 

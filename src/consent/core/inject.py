@@ -390,6 +390,12 @@ class HTMLInjector:
             return b""
         close = _rfind_close(chunk)
         n = len(chunk)
+        if not self._seen and close >= 0 and n - close <= self._window:
+            # The usual first chunk of a page sent in one piece by an iterator
+            # (Flask, Django): placed in one step, only the </body> candidate held.
+            first = self._first(chunk, close)
+            if first is not None:
+                return first
         if (
             close < 0
             and self._state >= _DONE
@@ -404,6 +410,29 @@ class HTMLInjector:
         if len(out) == 1 and type(out[0]) is bytes:
             return out[0]
         return b"".join(out)
+
+    def _first(self, chunk: bytes, close: int) -> bytes | None:
+        """The first chunk, which holds a ``</body>`` candidate at ``close``.
+
+        Everything before the candidate goes out now, the head snippet placed; the
+        candidate and what follows are held, as :meth:`_feed` would hold them.
+        ``None`` (nothing changed) unless a plain ``<head>`` tag comes first.
+        """
+        view = memoryview(chunk)
+        if self._state == _SEARCHING:
+            m = _HEAD_OR_COMMENT.search(chunk, 0, self._window)
+            if m is None or m.group(1) is None or m.end() > close:
+                return None
+            h = m.end()
+            out = b"".join((view[:h], self._head, view[h:close]))
+        else:  # no head snippet to place
+            out = bytes(view[:close])
+        self._state = _DONE
+        self._seen = len(chunk)
+        self._pos = close
+        self._held = bytearray(view[close:])
+        self._cand = True
+        return out
 
     def finish(self, chunk: bytes = b"") -> bytes:
         """End of body: return the rest, with the snippets placed.
@@ -441,6 +470,17 @@ class HTMLInjector:
     def _whole(self, page: bytes) -> bytes:
         # The whole body in one call: the same placement as feed() + finish(),
         # without the bookkeeping that streaming needs.
+        n = len(page)
+        self._seen = self._pos = n
+        if _c_inject_page is not None:  # the compiled twin, for the usual page
+            done: bytes | None = _c_inject_page(page, self._body, self._head, self._window)
+            if done is not None:
+                self._state = _DONE
+                return done
+        return self._place_whole(page)
+
+    def _place_whole(self, page: bytes) -> bytes:
+        """:meth:`_whole` in Python (also what :func:`inject_page` falls back to)."""
         n = len(page)
         self._seen = self._pos = n
         if self._state == _SEARCHING:
@@ -622,7 +662,9 @@ def inject_page(page: bytes, body: bytes, head: bytes = b"", window: int = 65536
         return b"".join((view[:c], head, body, view[c:]))
     h = m.end()
     if m.group(1) is None or h > c:  # a comment or a quote first, or an odd page
-        return HTMLInjector(body, head=head, window=window).finish(page)
+        injector = HTMLInjector(body, head=head, window=window)
+        injector._finished = True
+        return injector._place_whole(page)
     return b"".join((view[:h], head, view[h:c], body, view[c:]))
 
 
