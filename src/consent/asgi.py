@@ -23,9 +23,9 @@ from .core.endpoint import (
     error,
 )
 from .core.inject import (
-    _BOMS,
     Edits,
     HTMLInjector,
+    body_is_injectable,
     inject_page,
     plan_page,
     rewrite_planned,
@@ -36,8 +36,11 @@ from .log import LogEntry, LogStore, open_store
 from .state import ConsentState
 
 _time = time.time
-_c_read_request = speedups.read_request if speedups is not None else None
-_UNREAD = object()  # Accept-Language not read with the cookie (no compiled twin)
+# (cookie, gpc, accept_language) from the request headers: compiled when built;
+# the compiled one answers None for header shapes it leaves to the Python one.
+_read_request: Callable[[Any, bool], tuple[bytes, bool, bytes | None] | None] = (
+    speedups.read_request if speedups is not None else read_request
+)
 
 __all__ = ["ConsentMiddleware", "get_consent"]
 
@@ -109,20 +112,10 @@ class ConsentMiddleware(Shell):
         kind = scope["type"]
         if kind == "http":
             # Inlined rather than methods of their own: this is the hot path.
-            got = _c_read_request(scope["headers"], self._gpc) if _c_read_request else None
-            if got is not None:
-                cookie, gpc, language = got
-            else:  # the Python twin of read_request, inlined (Accept-Language left unread)
-                language = _UNREAD
-                cookie = b""
-                gpc = False
-                for k, v in scope["headers"]:
-                    if k == b"cookie":
-                        # HTTP/2 may split cookies over several headers.
-                        cookie = cookie + b"; " + v if cookie else v
-                    elif k == b"sec-gpc" and v.strip() == b"1":
-                        # Only the exact value "1" counts; any "1" among duplicates wins.
-                        gpc = self._gpc
+            got = _read_request(scope["headers"], self._gpc)
+            if got is None:
+                got = read_request(scope["headers"], self._gpc)
+            cookie, gpc, language = got
             # The policy's cache answers most requests; on a miss (or once the
             # cached reading expires) the policy reads and verifies the cookie.
             rc = (self._gpc_cache if gpc else self._cache).get(cookie)
@@ -169,9 +162,8 @@ class ConsentMiddleware(Shell):
             await self.app(scope, receive, send)
 
     def _read(self, scope: Scope) -> RequestConsent:
-        got = read_request(scope["headers"], self._gpc)
-        assert got is not None  # the Python twin always answers
-        rc = self.policy.read_header(got[0], got[1])
+        cookie, gpc, _ = read_request(scope["headers"], self._gpc)
+        rc = self.policy.read_header(cookie, gpc)
         scope["consent"] = rc.state
         return rc
 
@@ -323,9 +315,9 @@ class _Responder:
         rc: RequestConsent,
         send: Send,
         path: str,
-        language: bytes | object | None,
+        language: bytes | None,
     ) -> None:
-        self._language = language  # the Accept-Language header, None, or _UNREAD
+        self._language = language  # the Accept-Language header, if any
         self._mw = mw
         self._scope = scope
         self._rc = rc
@@ -363,7 +355,7 @@ class _Responder:
             self._pending = None
             body = message.get("body", b"")
             more = message.get("more_body", False)
-            if (body or more) and not body.startswith(_BOMS):  # body_is_injectable
+            if (body or more) and body_is_injectable(body):
                 head, snippet = self._snippets(plan)
                 window = self._mw._window
                 headers = rewrite_planned(
@@ -400,21 +392,11 @@ class _Responder:
 
     def _snippets(self, plan: tuple[str, str | None, Edits]) -> tuple[bytes, bytes]:
         scope = self._scope
-        accept_language = self._language
-        if accept_language is _UNREAD:
-            accept_language = None
-            # From the end: browsers send Accept-Language among the last headers,
-            # and the last one wins.
-            for k, v in reversed(scope["headers"]):
-                if k == b"accept-language":
-                    accept_language = v
-                    break
-        assert accept_language is None or isinstance(accept_language, bytes)
         return self._mw.snippets.get(
             self._rc.state,
             plan[0],
             plan[1],
-            accept_language,
+            self._language,
             scope.get("query_string", b""),
             scope.get("root_path", ""),
             self._path,

@@ -470,11 +470,10 @@ class HTMLInjector:
     def _whole(self, page: bytes) -> bytes:
         # The whole body in one call: the same placement as feed() + finish(),
         # without the bookkeeping that streaming needs.
-        n = len(page)
-        self._seen = self._pos = n
         if _c_inject_page is not None:  # the compiled twin, for the usual page
             done: bytes | None = _c_inject_page(page, self._body, self._head, self._window)
             if done is not None:
+                self._seen = self._pos = len(page)
                 self._state = _DONE
                 return done
         return self._place_whole(page)
@@ -643,29 +642,17 @@ def inject_page(page: bytes, body: bytes, head: bytes = b"", window: int = 65536
     Equal to ``HTMLInjector(body, head=head, window=window).finish(page)``: what a
     response whose body comes in one message needs, without an injector object.
     The usual page (a plain ``<head>`` tag, ``</body>`` near the end) takes two
-    searches and one join (in C when :data:`~consent.core.response.speedups` is
-    built); anything less plain goes through :class:`HTMLInjector`.
+    searches and one copy in C when :data:`~consent.core.response.speedups` is
+    built; any other page, or without the compiled twin, the injector's own
+    whole-page placement.
     """
     if _c_inject_page is not None:
         done: bytes | None = _c_inject_page(page, body, head, window)
         if done is not None:
             return done
-    n = len(page)
-    c = _rfind_close(page)
-    if c < 0 or n - c > window:
-        c = n
-    view = memoryview(page)
-    if not head:
-        return b"".join((view[:c], body, view[c:]))
-    m = _HEAD_OR_COMMENT.search(page, 0, window)
-    if m is None:  # no <head> tag: the head snippet goes with the body snippet
-        return b"".join((view[:c], head, body, view[c:]))
-    h = m.end()
-    if m.group(1) is None or h > c:  # a comment or a quote first, or an odd page
-        injector = HTMLInjector(body, head=head, window=window)
-        injector._finished = True
-        return injector._place_whole(page)
-    return b"".join((view[:h], head, view[h:c], body, view[c:]))
+    injector = HTMLInjector(body, head=head, window=window)
+    injector._finished = True
+    return injector._place_whole(page)
 
 
 def _first(a: int, b: int) -> int:

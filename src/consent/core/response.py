@@ -90,7 +90,7 @@ def _attributes_delete(attrs: bytes) -> bool:
 
 def read_request(
     headers: Iterable[tuple[bytes, bytes]], gpc_enabled: bool
-) -> tuple[bytes, bool, bytes | None] | None:
+) -> tuple[bytes, bool, bytes | None]:
     """``(cookie, gpc, accept_language)`` from a request's headers: every ``Cookie``
     header joined with ``"; "`` (HTTP/2 may split them), whether a ``Sec-GPC``
     header says exactly ``1`` (when ``gpc_enabled``), and the last
