@@ -8,6 +8,7 @@ it; each response gets its own small :class:`_Responder`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Generator, MutableMapping, Sequence
 from typing import Any, cast
@@ -26,6 +27,7 @@ from .core.inject import (
     Edits,
     HTMLInjector,
     body_is_injectable,
+    html_codec,
     inject_page,
     plan_page,
     rewrite_planned,
@@ -107,10 +109,43 @@ class ConsentMiddleware(Shell):
         self._endpoint_paths = (self._prefix, "/.well-known/gpc.json")
         self._endpoint_chars = frozenset(p[1:2] for p in self._endpoint_paths)
         self._filter_head = self.policy.fast_filter_head
+        #: The compiled twin of the usual request in __call__ (None in pure Python).
+        self._gate: Any = None
+        tables = self.policy.fast_tables
+        if speedups is not None and tables is not None and "" not in self._endpoint_chars:
+            self._gate = speedups.Gate(
+                tables=tables,
+                readings=self._cache,
+                readings_gpc=self._gpc_cache,
+                gpc=self._gpc,
+                clock=_time,
+                skip="".join(sorted(self._endpoint_chars)),
+                exclude=self._exclude,
+                page=(
+                    functools.partial(_Responder, self),
+                    html_codec,
+                    self.snippets.get,
+                    rewrite_planned,
+                    inject_page,
+                    _send_both,
+                    _NOTHING,
+                    self._window,
+                )
+                if self._inject
+                else None,
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            gate = self._gate
+            if gate is not None:
+                # The usual request, in C: what the code below does, for a visitor
+                # whose reading is cached, on a path that is not the endpoint's.
+                relay = gate.begin(scope, send)
+                if relay is not None:
+                    await self.app(scope, receive, relay)
+                    return
             # Inlined rather than methods of their own: this is the hot path.
             got = _read_request(scope["headers"], self._gpc)
             if got is None:
@@ -300,6 +335,11 @@ _EXHAUSTED = cast("Generator[None, None, None]", iter(()))
 _NOTHING = _Nothing()
 
 
+async def _send_both(send: Send, first: Message, second: Message) -> None:
+    await send(first)
+    await send(second)
+
+
 class _Responder:
     """One HTML response on its way out: holds its start back and injects the banner.
 
@@ -328,6 +368,15 @@ class _Responder:
         )
         self._pending = None
         self._injector: HTMLInjector | None = None
+
+    def hold(
+        self,
+        message: Message,
+        headers: Sequence[tuple[bytes, bytes]],
+        plan: tuple[str, str | None, Edits],
+    ) -> None:
+        """Take a start held back already, as :meth:`start` holds one (used by the C twin)."""
+        self._pending = (message, headers, plan)
 
     def send(self, message: Message) -> Awaitable[None]:
         kind = message["type"]

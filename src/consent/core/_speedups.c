@@ -8,9 +8,11 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <string.h>
 
 static PyObject *str_granted; /* "granted", interned once */
+static PyObject *one;         /* the int 1 */
 
 static int
 equal_lower(const char *s, Py_ssize_t n, const char *lower, Py_ssize_t m)
@@ -144,17 +146,48 @@ error:
     return NULL;
 }
 
+/* Counts one blocked name into `counts` (a dict), as BlockedCookies does: at
+ * most `limit` distinct names; later names are left out once it is full. */
+static int
+count_blocked(PyObject *counts, Py_ssize_t limit, PyObject *name)
+{
+    PyObject *seen = PyDict_GetItemWithError(counts, name); /* borrowed */
+    if (seen == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        if (PyDict_GET_SIZE(counts) >= limit)
+            return 0;
+        return PyDict_SetItem(counts, name, one);
+    }
+    PyObject *more = PyNumber_Add(seen, one);
+    if (more == NULL)
+        return -1;
+    int r = PyDict_SetItem(counts, name, more);
+    Py_DECREF(more);
+    return r;
+}
+
+static PyObject *filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked);
+
 /* filter_head(tables, headers, state, expire) -> (headers, blocked, maybe_html)
  *
  * CookiePolicy.filter_head (consent/core/response.py) in C. ``tables`` is the
  * tuple CookiePolicy._fast_tables() builds once: (names, display, verdict,
- * deletes, always, html, is_html, fallback, deletions, pending, fold). The
- * caches are the policy's own dicts; a miss calls back into the policy. The
- * blocked names are counted as BlockedCookies.add does: appended to its pending
- * list, folded into the counts every 256 lists.
+ * deletes, always, html, is_html, fallback, deletions, counts, limit). The
+ * caches are the policy's own dicts; a miss calls back into the policy. Each
+ * blocked name is counted into BlockedCookies' counts at once, within its
+ * limit, as its fold does for the names the Python code appends.
  */
 static PyObject *
 filter_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return filter_head_impl(args, nargs, 1);
+}
+
+/* filter_head; without the list of blocked names (None in its place) unless
+ * want_blocked: the ASGI Relay only needs them counted. */
+static PyObject *
+filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked)
 {
     if (nargs < 3 || nargs > 4) {
         PyErr_SetString(PyExc_TypeError, "filter_head(tables, headers, state[, expire])");
@@ -177,11 +210,14 @@ filter_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *is_html_fn = PyTuple_GET_ITEM(tables, 6);
     PyObject *fallback = PyTuple_GET_ITEM(tables, 7);
     PyObject *deletions = PyTuple_GET_ITEM(tables, 8);
-    PyObject *pending = PyTuple_GET_ITEM(tables, 9);
-    PyObject *fold = PyTuple_GET_ITEM(tables, 10);
+    PyObject *counts = PyTuple_GET_ITEM(tables, 9);
+    Py_ssize_t limit = PyLong_Check(PyTuple_GET_ITEM(tables, 10))
+                           ? PyLong_AsSsize_t(PyTuple_GET_ITEM(tables, 10))
+                           : -1;
     if (!PyDict_CheckExact(names) || !PyDict_CheckExact(display) ||
         !PyDict_CheckExact(html_cache) || !PyDict_CheckExact(deletions) ||
-        !PyList_CheckExact(pending)) {
+        !PyDict_Check(counts) || limit < 0) {
+        PyErr_Clear();
         PyErr_SetString(PyExc_TypeError, "tables must be what CookiePolicy.use_speedups() builds");
         return NULL;
     }
@@ -212,10 +248,12 @@ filter_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto fallback_only;
         }
     }
-    blocked = PyList_New(0);
-    if (blocked == NULL) {
-        Py_DECREF(snap);
-        return NULL;
+    if (want_blocked) {
+        blocked = PyList_New(0);
+        if (blocked == NULL) {
+            Py_DECREF(snap);
+            return NULL;
+        }
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = items[i];
@@ -301,7 +339,9 @@ filter_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                     goto error;
                 }
                 Py_DECREF(raw);
-                if (PyList_Append(blocked, name) < 0)
+                if (count_blocked(counts, limit, name) < 0)
+                    goto error;
+                if (blocked != NULL && PyList_Append(blocked, name) < 0)
                     goto error;
                 continue;
             }
@@ -374,18 +414,10 @@ filter_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_DECREF(key);
     }
-    if (PyList_GET_SIZE(blocked) > 0) {
-        if (PyList_Append(pending, blocked) < 0)
-            goto error;
-        if (PyList_GET_SIZE(pending) >= 256) {
-            PyObject *done = PyObject_CallNoArgs(fold);
-            if (done == NULL)
-                goto error;
-            Py_DECREF(done);
-        }
-    }
     Py_XDECREF(granted);
     Py_DECREF(snap);
+    if (blocked == NULL)
+        blocked = Py_NewRef(Py_None);
     PyObject *result = PyTuple_New(3);
     if (result == NULL) {
         Py_XDECREF(out);
@@ -579,7 +611,21 @@ page_facts(PyObject *self, PyObject *arg)
             break;
         }
     }
-    return Py_BuildValue("(O(nnn))", ctype != NULL ? ctype : Py_None, length_at, vary_at, etag_at);
+    PyObject *edits = PyTuple_New(3);
+    if (edits == NULL)
+        return NULL;
+    Py_ssize_t at[3] = {length_at, vary_at, etag_at};
+    for (int j = 0; j < 3; j++) {
+        PyObject *index = PyLong_FromSsize_t(at[j]);
+        if (index == NULL) {
+            Py_DECREF(edits);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(edits, j, index);
+    }
+    PyObject *result = PyTuple_Pack(2, ctype != NULL ? ctype : Py_None, edits);
+    Py_DECREF(edits);
+    return result;
 }
 
 static PyObject *vary_cookie; /* (b"vary", b"Cookie") */
@@ -598,8 +644,14 @@ rewrite_simple(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     PyObject *headers = args[0], *edits = args[1];
-    Py_ssize_t length_at, vary_at, etag_at;
-    if (!PyTuple_CheckExact(edits) || !PyArg_ParseTuple(edits, "nnn", &length_at, &vary_at, &etag_at))
+    if (!PyTuple_CheckExact(edits) || PyTuple_GET_SIZE(edits) != 3) {
+        PyErr_SetString(PyExc_TypeError, "edits must be a tuple (length_at, vary_at, etag_at)");
+        return NULL;
+    }
+    Py_ssize_t length_at = PyLong_AsSsize_t(PyTuple_GET_ITEM(edits, 0));
+    Py_ssize_t vary_at = PyLong_AsSsize_t(PyTuple_GET_ITEM(edits, 1));
+    Py_ssize_t etag_at = PyLong_AsSsize_t(PyTuple_GET_ITEM(edits, 2));
+    if (PyErr_Occurred())
         return NULL;
     Py_ssize_t added = PyLong_AsSsize_t(args[2]);
     if (added == -1 && PyErr_Occurred())
@@ -628,7 +680,13 @@ rewrite_simple(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             total = total * 10 + (vs[i] - '0');
         }
         total += added;
-        PyObject *grown = PyBytes_FromFormat("%zd", total);
+        char digits[24];
+        int d = (int)sizeof digits;
+        do {
+            digits[--d] = (char)('0' + total % 10);
+            total /= 10;
+        } while (total > 0);
+        PyObject *grown = PyBytes_FromStringAndSize(digits + d, (Py_ssize_t)sizeof digits - d);
         if (grown == NULL)
             goto error;
         PyObject *pair = PyTuple_Pack(2, PyTuple_GET_ITEM(item, 0), grown);
@@ -648,6 +706,667 @@ error:
     Py_DECREF(out);
     return NULL;
 }
+
+/* -- The ASGI shell's hot path: Gate and Relay ------------------------------------
+ *
+ * ConsentMiddleware.__call__ (consent/asgi.py) is the pure-Python twin: for an
+ * http scope it reads the request, looks the visitor's reading up in the
+ * policy's cache, and wraps `send` in a function that filters the response
+ * start; a page that may take the banner goes to a _Responder. Gate.begin does
+ * the same for the usual request and answers None for anything else (a cache
+ * miss or an expired reading, a root_path, a path that may be the endpoint's,
+ * headers of an unusual shape), which the Python code then handles from the
+ * start.
+ *
+ * The Relay that begin() returns is that send wrapper. It filters the start
+ * with filter_head above and forwards the message. For the usual page (GET,
+ * 200, no trailers, headers page_facts reads, an HTML Content-Type whose
+ * charset takes the snippet) it holds the start back and, when the whole body
+ * comes in one message, sends both with the snippets placed: the steps of
+ * _Responder._body, calling the same functions. Anything else about a page
+ * (a streamed body, a byte-order mark, another message first) is handed, with
+ * the held start, to a Python _Responder, which takes over every later message.
+ */
+
+static PyObject *str_type, *str_headers, *str_start_type, *str_body_type, *str_valid_until,
+    *str_state, *str_expire, *str_path, *str_root_path, *str_consent, *str_send, *str_get,
+    *str_status, *str_trailers, *str_method, *str_GET, *str_body, *str_more_body,
+    *str_query_string, *str_start, *str_hold, *str_empty, *empty_tuple, *empty_bytes;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *tables;       /* what filter_head takes first */
+    PyObject *readings;     /* the policy's cached readings, dict */
+    PyObject *readings_gpc; /* the same with Sec-GPC: 1, dict */
+    PyObject *gpc;          /* whether the site honours GPC (bool) */
+    PyObject *clock;        /* time.time */
+    PyObject *skip;         /* str: a path whose 2nd character is in it is the Python code's */
+    PyObject *exclude;      /* tuple of str: path prefixes that never get the banner */
+    /* What a page needs; all NULL when the site injects nothing. */
+    PyObject *make;     /* callable(scope, rc, send, path, language) -> _Responder */
+    PyObject *codec_of; /* callable(content_type) -> codec name or None */
+    PyObject *snippets; /* callable(state, codec, nonce, language, query, root_path, path) */
+    PyObject *rewrite;  /* callable(headers, edits, added) -> headers */
+    PyObject *inject;   /* callable(page, body, head, window) -> bytes */
+    PyObject *both;     /* callable(send, first, second) -> awaitable sending both in turn */
+    PyObject *nothing;  /* an awaitable that is done: what send returns for a held start */
+    PyObject *window;   /* int */
+} Gate;
+
+enum { FILTER, HOLDING, PASS };
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    Gate *gate;
+    PyObject *send, *rc, *state, *expire, *scope, *path, *language;
+    int page;  /* whether this response may take the banner */
+    int phase; /* FILTER: filter each start; HOLDING: a page's start is held; PASS: forward */
+    PyObject *held, *held_headers, *codec, *edits; /* the held start (HOLDING) */
+    PyObject *responder; /* the Python _Responder that took over, or NULL */
+} Relay;
+
+static PyTypeObject RelayType;
+
+static int
+gate_traverse(Gate *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->tables);
+    Py_VISIT(self->readings);
+    Py_VISIT(self->readings_gpc);
+    Py_VISIT(self->gpc);
+    Py_VISIT(self->clock);
+    Py_VISIT(self->skip);
+    Py_VISIT(self->exclude);
+    Py_VISIT(self->make);
+    Py_VISIT(self->codec_of);
+    Py_VISIT(self->snippets);
+    Py_VISIT(self->rewrite);
+    Py_VISIT(self->inject);
+    Py_VISIT(self->both);
+    Py_VISIT(self->nothing);
+    Py_VISIT(self->window);
+    return 0;
+}
+
+static int
+gate_clear(Gate *self)
+{
+    Py_CLEAR(self->tables);
+    Py_CLEAR(self->readings);
+    Py_CLEAR(self->readings_gpc);
+    Py_CLEAR(self->gpc);
+    Py_CLEAR(self->clock);
+    Py_CLEAR(self->skip);
+    Py_CLEAR(self->exclude);
+    Py_CLEAR(self->make);
+    Py_CLEAR(self->codec_of);
+    Py_CLEAR(self->snippets);
+    Py_CLEAR(self->rewrite);
+    Py_CLEAR(self->inject);
+    Py_CLEAR(self->both);
+    Py_CLEAR(self->nothing);
+    Py_CLEAR(self->window);
+    return 0;
+}
+
+static void
+gate_dealloc(Gate *self)
+{
+    PyObject_GC_UnTrack(self);
+    gate_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+gate_init(Gate *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"tables", "readings", "readings_gpc", "gpc", "clock", "skip",
+                             "exclude", "page", NULL};
+    PyObject *tables, *readings, *readings_gpc, *gpc, *clock, *skip, *exclude, *page;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!OOUO!O:Gate", kwlist, &PyTuple_Type,
+                                     &tables, &PyDict_Type, &readings, &PyDict_Type,
+                                     &readings_gpc, &gpc, &clock, &skip, &PyTuple_Type,
+                                     &exclude, &page))
+        return -1;
+    if (PyTuple_GET_SIZE(tables) != 11) {
+        PyErr_SetString(PyExc_TypeError, "tables must be what CookiePolicy._fast_tables() builds");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(exclude); i++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(exclude, i))) {
+            PyErr_SetString(PyExc_TypeError, "exclude must be a tuple of str");
+            return -1;
+        }
+    }
+    PyObject *make = NULL, *codec_of = NULL, *snippets = NULL, *rewrite = NULL, *inject = NULL,
+             *both = NULL, *nothing = NULL, *window = NULL;
+    if (page != Py_None) {
+        if (!PyArg_ParseTuple(page, "OOOOOOOO!:Gate(page=(make, codec_of, snippets, rewrite, "
+                                    "inject, both, nothing, window))",
+                              &make, &codec_of, &snippets, &rewrite, &inject, &both, &nothing,
+                              &PyLong_Type, &window))
+            return -1;
+    }
+    int enabled = PyObject_IsTrue(gpc);
+    if (enabled < 0)
+        return -1;
+    gate_clear(self);
+    self->tables = Py_NewRef(tables);
+    self->readings = Py_NewRef(readings);
+    self->readings_gpc = Py_NewRef(readings_gpc);
+    self->gpc = Py_NewRef(enabled ? Py_True : Py_False);
+    self->clock = Py_NewRef(clock);
+    self->skip = Py_NewRef(skip);
+    self->exclude = Py_NewRef(exclude);
+    self->make = Py_XNewRef(make);
+    self->codec_of = Py_XNewRef(codec_of);
+    self->snippets = Py_XNewRef(snippets);
+    self->rewrite = Py_XNewRef(rewrite);
+    self->inject = Py_XNewRef(inject);
+    self->both = Py_XNewRef(both);
+    self->nothing = Py_XNewRef(nothing);
+    self->window = Py_XNewRef(window);
+    return 0;
+}
+
+static PyObject *relay_vectorcall(PyObject *, PyObject *const *, size_t, PyObject *);
+
+/* Gate.begin(scope, send) -> Relay or None. Sets scope["consent"] when it answers a Relay. */
+static PyObject *
+gate_begin(Gate *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "begin(scope, send)");
+        return NULL;
+    }
+    PyObject *scope = args[0], *send = args[1];
+    if (self->tables == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Gate.__init__ was not called");
+        return NULL;
+    }
+    if (!PyDict_CheckExact(scope))
+        Py_RETURN_NONE;
+    PyObject *headers = PyDict_GetItemWithError(scope, str_headers); /* borrowed */
+    if (headers == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *root = PyDict_GetItemWithError(scope, str_root_path);
+    if (root == NULL && PyErr_Occurred())
+        return NULL;
+    if (root != NULL && (!PyUnicode_CheckExact(root) || PyUnicode_GET_LENGTH(root) != 0))
+        Py_RETURN_NONE; /* route_path() and its cases: the Python code's */
+    PyObject *path = PyDict_GetItemWithError(scope, str_path);
+    if (path == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if (!PyUnicode_CheckExact(path))
+        Py_RETURN_NONE;
+    if (PyUnicode_GET_LENGTH(path) >= 2) {
+        Py_UCS4 second = PyUnicode_READ_CHAR(path, 1);
+        if (PyUnicode_FindChar(self->skip, second, 0, PyUnicode_GET_LENGTH(self->skip), 1) != -1)
+            Py_RETURN_NONE; /* maybe the endpoint */
+    }
+    PyObject *rr_args[2] = {headers, self->gpc};
+    PyObject *got = read_request(NULL, rr_args, 2);
+    if (got == NULL || got == Py_None)
+        return got;
+    PyObject *cookie = PyTuple_GET_ITEM(got, 0);
+    PyObject *cache = PyTuple_GET_ITEM(got, 1) == Py_True ? self->readings_gpc : self->readings;
+    PyObject *rc = PyDict_GetItemWithError(cache, cookie); /* borrowed */
+    if (rc == NULL) {
+        Py_DECREF(got);
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE; /* read and verified by the policy, in Python */
+    }
+    Py_INCREF(rc);
+    PyObject *until = NULL, *now = NULL, *state = NULL, *expire = NULL;
+    until = PyObject_GetAttr(rc, str_valid_until);
+    if (until == NULL)
+        goto error;
+    now = PyObject_CallNoArgs(self->clock);
+    if (now == NULL)
+        goto error;
+    int stale = PyObject_RichCompareBool(now, until, Py_GE);
+    if (stale != 0) {
+        if (stale < 0)
+            goto error;
+        Py_DECREF(until);
+        Py_DECREF(now);
+        Py_DECREF(rc);
+        Py_DECREF(got);
+        Py_RETURN_NONE; /* expired: read again by the policy */
+    }
+    state = PyObject_GetAttr(rc, str_state);
+    if (state == NULL)
+        goto error;
+    expire = PyObject_GetAttr(rc, str_expire);
+    if (expire == NULL)
+        goto error;
+    int page = self->make != NULL;
+    for (Py_ssize_t i = 0; page && i < PyTuple_GET_SIZE(self->exclude); i++) {
+        Py_ssize_t m = PyUnicode_Tailmatch(path, PyTuple_GET_ITEM(self->exclude, i), 0,
+                                           PY_SSIZE_T_MAX, -1);
+        if (m < 0)
+            goto error;
+        if (m)
+            page = 0;
+    }
+    if (PyDict_SetItem(scope, str_consent, state) < 0)
+        goto error;
+    Relay *relay = PyObject_GC_New(Relay, &RelayType);
+    if (relay == NULL)
+        goto error;
+    relay->vectorcall = relay_vectorcall;
+    relay->gate = (Gate *)Py_NewRef(self);
+    relay->send = Py_NewRef(send);
+    relay->rc = rc; /* the references taken above */
+    relay->state = state;
+    relay->expire = expire;
+    relay->scope = Py_NewRef(scope);
+    relay->path = Py_NewRef(path);
+    relay->language = Py_NewRef(PyTuple_GET_ITEM(got, 2));
+    relay->page = page;
+    relay->phase = FILTER;
+    relay->held = relay->held_headers = relay->codec = relay->edits = NULL;
+    relay->responder = NULL;
+    PyObject_GC_Track(relay);
+    Py_DECREF(until);
+    Py_DECREF(now);
+    Py_DECREF(got);
+    return (PyObject *)relay;
+
+error:
+    Py_XDECREF(until);
+    Py_XDECREF(now);
+    Py_XDECREF(state);
+    Py_XDECREF(expire);
+    Py_DECREF(rc);
+    Py_DECREF(got);
+    return NULL;
+}
+
+static PyMethodDef gate_methods[] = {
+    {"begin", (PyCFunction)(void (*)(void))gate_begin, METH_FASTCALL,
+     "begin(scope, send) -> Relay or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject GateType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "consent.core._speedups.Gate",
+    .tp_basicsize = sizeof(Gate),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The compiled twin of ConsentMiddleware.__call__ for the usual request.",
+    .tp_traverse = (traverseproc)gate_traverse,
+    .tp_clear = (inquiry)gate_clear,
+    .tp_dealloc = (destructor)gate_dealloc,
+    .tp_init = (initproc)gate_init,
+    .tp_new = PyType_GenericNew,
+    .tp_methods = gate_methods,
+};
+
+static int
+relay_traverse(Relay *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->gate);
+    Py_VISIT(self->send);
+    Py_VISIT(self->rc);
+    Py_VISIT(self->state);
+    Py_VISIT(self->expire);
+    Py_VISIT(self->scope);
+    Py_VISIT(self->path);
+    Py_VISIT(self->language);
+    Py_VISIT(self->held);
+    Py_VISIT(self->held_headers);
+    Py_VISIT(self->codec);
+    Py_VISIT(self->edits);
+    Py_VISIT(self->responder);
+    return 0;
+}
+
+static void
+relay_let_go(Relay *self)
+{
+    Py_CLEAR(self->held);
+    Py_CLEAR(self->held_headers);
+    Py_CLEAR(self->codec);
+    Py_CLEAR(self->edits);
+}
+
+static int
+relay_clear(Relay *self)
+{
+    Py_CLEAR(self->gate);
+    Py_CLEAR(self->send);
+    Py_CLEAR(self->rc);
+    Py_CLEAR(self->state);
+    Py_CLEAR(self->expire);
+    Py_CLEAR(self->scope);
+    Py_CLEAR(self->path);
+    Py_CLEAR(self->language);
+    relay_let_go(self);
+    Py_CLEAR(self->responder);
+    return 0;
+}
+
+static void
+relay_dealloc(Relay *self)
+{
+    PyObject_GC_UnTrack(self);
+    relay_clear(self);
+    PyObject_GC_Del(self);
+}
+
+/* Whether `value` is the str `want` (1), not it (0), or the comparison failed (-1). */
+static int
+is_str(PyObject *value, PyObject *want)
+{
+    if (value == want)
+        return 1;
+    if (PyUnicode_CheckExact(value))
+        return PyUnicode_Compare(value, want) == 0;
+    return PyObject_RichCompareBool(value, want, Py_EQ);
+}
+
+/* {**message, key: value} */
+static PyObject *
+with_item(PyObject *message, PyObject *key, PyObject *value)
+{
+    PyObject *copy = PyDict_New();
+    if (copy == NULL)
+        return NULL;
+    if (PyDict_Update(copy, message) < 0 || PyDict_SetItem(copy, key, value) < 0) {
+        Py_DECREF(copy);
+        return NULL;
+    }
+    return copy;
+}
+
+/* A page's start, filtered into `headers`: held (1) when it is the usual page,
+ * else 0 and the Python _Responder decides; -1 on an error. */
+static int
+relay_hold(Relay *self, PyObject *message, PyObject *headers)
+{
+    Gate *gate = self->gate;
+    if (!PyDict_CheckExact(message) || !PyDict_CheckExact(self->scope))
+        return 0;
+    PyObject *status = PyDict_GetItemWithError(message, str_status);
+    if (status == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (!PyLong_CheckExact(status) || PyLong_AsLong(status) != 200)
+        return PyErr_Occurred() ? -1 : 0;
+    PyObject *trailers = PyDict_GetItemWithError(message, str_trailers);
+    if (trailers != NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (PyErr_Occurred())
+        return -1;
+    PyObject *method = PyDict_GetItemWithError(self->scope, str_method);
+    if (method == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (method != str_GET && !(PyUnicode_CheckExact(method) && PyUnicode_Compare(method, str_GET) == 0))
+        return 0;
+    PyObject *facts = page_facts(NULL, headers);
+    if (facts == NULL)
+        return -1;
+    if (facts == Py_None || PyTuple_GET_ITEM(facts, 0) == Py_None) {
+        Py_DECREF(facts);
+        return 0;
+    }
+    PyObject *codec = PyObject_CallOneArg(gate->codec_of, PyTuple_GET_ITEM(facts, 0));
+    if (codec == NULL || codec == Py_None) {
+        Py_DECREF(facts);
+        Py_XDECREF(codec);
+        return codec == NULL ? -1 : 0;
+    }
+    relay_let_go(self);
+    self->held = Py_NewRef(message);
+    self->held_headers = Py_NewRef(headers);
+    self->codec = codec;
+    self->edits = Py_NewRef(PyTuple_GET_ITEM(facts, 1));
+    self->phase = HOLDING;
+    Py_DECREF(facts);
+    return 1;
+}
+
+/* Make the Python _Responder; with a held start, hand it over. */
+static PyObject *
+relay_responder(Relay *self)
+{
+    PyObject *make_args[5] = {self->scope, self->rc, self->send, self->path, self->language};
+    PyObject *responder = PyObject_Vectorcall(self->gate->make, make_args, 5, NULL);
+    if (responder == NULL)
+        return NULL;
+    if (self->phase == HOLDING) {
+        PyObject *plan = PyTuple_Pack(3, self->codec, Py_None, self->edits);
+        if (plan == NULL) {
+            Py_DECREF(responder);
+            return NULL;
+        }
+        PyObject *done = PyObject_CallMethodObjArgs(responder, str_hold, self->held,
+                                                    self->held_headers, plan, NULL);
+        Py_DECREF(plan);
+        if (done == NULL) {
+            Py_DECREF(responder);
+            return NULL;
+        }
+        Py_DECREF(done);
+        relay_let_go(self);
+    }
+    self->phase = PASS;
+    Py_XSETREF(self->responder, responder);
+    return responder;
+}
+
+static int
+has_bom(PyObject *body)
+{
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(body);
+    Py_ssize_t n = PyBytes_GET_SIZE(body);
+    return n >= 2 && ((b[0] == 0xff && b[1] == 0xfe) || (b[0] == 0xfe && b[1] == 0xff) ||
+                      (n >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0xfe && b[3] == 0xff));
+}
+
+/* The message after a held page start: the whole page in one body message gets
+ * the snippets here; anything else goes to the Python _Responder. */
+static PyObject *
+relay_page(Relay *self, PyObject *message)
+{
+    Gate *gate = self->gate;
+    PyObject *body = NULL, *more = NULL;
+    if (PyDict_CheckExact(message)) {
+        PyObject *type = PyDict_GetItemWithError(message, str_type);
+        if (type == NULL && PyErr_Occurred())
+            return NULL;
+        int is_body = type == NULL ? 0 : is_str(type, str_body_type);
+        if (is_body < 0)
+            return NULL;
+        if (is_body) {
+            body = PyDict_GetItemWithError(message, str_body);
+            if (body == NULL && PyErr_Occurred())
+                return NULL;
+            more = PyDict_GetItemWithError(message, str_more_body);
+            if (more == NULL && PyErr_Occurred())
+                return NULL;
+        }
+    }
+    if (body == NULL || !PyBytes_CheckExact(body) || PyBytes_GET_SIZE(body) == 0 ||
+        (more != NULL && more != Py_False) || has_bom(body)) {
+        PyObject *responder = relay_responder(self);
+        if (responder == NULL)
+            return NULL;
+        return PyObject_CallMethodOneArg(responder, str_send, message);
+    }
+    PyObject *scope = self->scope;
+    PyObject *query = PyDict_GetItemWithError(scope, str_query_string);
+    if (query == NULL && PyErr_Occurred())
+        return NULL;
+    PyObject *root = PyDict_GetItemWithError(scope, str_root_path);
+    if (root == NULL && PyErr_Occurred())
+        return NULL;
+    PyObject *s_args[7] = {self->state, self->codec, Py_None, self->language,
+                           query == NULL ? empty_bytes : query,
+                           root == NULL ? str_empty : root, self->path};
+    PyObject *snippets = PyObject_Vectorcall(gate->snippets, s_args, 7, NULL);
+    if (snippets == NULL)
+        return NULL;
+    PyObject *start = NULL, *page = NULL, *headers = NULL, *added = NULL, *result = NULL;
+    if (!PyTuple_CheckExact(snippets) || PyTuple_GET_SIZE(snippets) != 2 ||
+        !PyBytes_CheckExact(PyTuple_GET_ITEM(snippets, 0)) ||
+        !PyBytes_CheckExact(PyTuple_GET_ITEM(snippets, 1))) {
+        PyErr_SetString(PyExc_TypeError, "the snippets must be a (head, body) tuple of bytes");
+        goto done;
+    }
+    PyObject *head = PyTuple_GET_ITEM(snippets, 0), *snippet = PyTuple_GET_ITEM(snippets, 1);
+    added = PyLong_FromSsize_t(PyBytes_GET_SIZE(head) + PyBytes_GET_SIZE(snippet));
+    if (added == NULL)
+        goto done;
+    PyObject *r_args[3] = {self->held_headers, self->edits, added};
+    headers = self->edits == Py_None ? Py_NewRef(Py_None) : rewrite_simple(NULL, r_args, 3);
+    if (headers == Py_None) {
+        Py_DECREF(headers);
+        headers = PyObject_Vectorcall(gate->rewrite, r_args, 3, NULL);
+    }
+    if (headers == NULL)
+        goto done;
+    PyObject *i_args[4] = {body, snippet, head, gate->window};
+    page = inject_page(NULL, i_args, 4);
+    if (page == Py_None) {
+        Py_DECREF(page);
+        page = PyObject_Vectorcall(gate->inject, i_args, 4, NULL);
+    }
+    if (page == NULL)
+        goto done;
+    start = with_item(self->held, str_headers, headers);
+    if (start == NULL)
+        goto done;
+    PyObject *rest = with_item(message, str_body, page);
+    if (rest == NULL)
+        goto done;
+    PyObject *b_args[3] = {self->send, start, rest};
+    relay_let_go(self);
+    self->phase = PASS;
+    result = PyObject_Vectorcall(gate->both, b_args, 3, NULL);
+    Py_DECREF(rest);
+done:
+    Py_DECREF(snippets);
+    Py_XDECREF(added);
+    Py_XDECREF(headers);
+    Py_XDECREF(page);
+    Py_XDECREF(start);
+    return result;
+}
+
+/* relay(message): the send wrapper of ConsentMiddleware.__call__, in C. */
+static PyObject *
+relay_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Relay *self = (Relay *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0)) {
+        PyErr_SetString(PyExc_TypeError, "send(message) takes one message");
+        return NULL;
+    }
+    PyObject *message = args[0];
+    if (self->send == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this send was cleared");
+        return NULL;
+    }
+    if (self->responder != NULL)
+        return PyObject_CallMethodOneArg(self->responder, str_send, message);
+    if (self->phase == PASS)
+        return PyObject_CallOneArg(self->send, message);
+    if (self->phase == HOLDING)
+        return relay_page(self, message);
+    PyObject *type = PyObject_GetItem(message, str_type);
+    if (type == NULL)
+        return NULL;
+    int is_start = is_str(type, str_start_type);
+    Py_DECREF(type);
+    if (is_start < 0)
+        return NULL;
+    if (!is_start)
+        return PyObject_CallOneArg(self->send, message);
+    PyObject *original;
+    if (PyDict_CheckExact(message)) {
+        original = PyDict_GetItemWithError(message, str_headers);
+        if (original == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            original = empty_tuple;
+        }
+        Py_INCREF(original);
+    }
+    else {
+        original = PyObject_CallMethodObjArgs(message, str_get, str_headers, empty_tuple, NULL);
+        if (original == NULL)
+            return NULL;
+    }
+    PyObject *fh_args[4] = {self->gate->tables, original, self->state, self->expire};
+    PyObject *got = filter_head_impl(fh_args, 4, 0);
+    if (got == NULL) {
+        Py_DECREF(original);
+        return NULL;
+    }
+    if (!PyTuple_CheckExact(got) || PyTuple_GET_SIZE(got) != 3) {
+        Py_DECREF(original);
+        Py_DECREF(got);
+        PyErr_SetString(PyExc_TypeError, "filter_head answered something else than a 3-tuple");
+        return NULL;
+    }
+    PyObject *headers = PyTuple_GET_ITEM(got, 0);
+    PyObject *result = NULL;
+    if (self->page) {
+        int html = PyObject_IsTrue(PyTuple_GET_ITEM(got, 2));
+        if (html < 0)
+            goto done;
+        if (html) {
+            int held = relay_hold(self, message, headers);
+            if (held < 0)
+                goto done;
+            if (held) {
+                result = Py_NewRef(self->gate->nothing);
+                goto done;
+            }
+            PyObject *responder = relay_responder(self);
+            if (responder != NULL)
+                result = PyObject_CallMethodObjArgs(responder, str_start, message, headers, NULL);
+            goto done;
+        }
+    }
+    if (headers == original) {
+        result = PyObject_CallOneArg(self->send, message);
+    }
+    else {
+        PyObject *copy = with_item(message, str_headers, headers);
+        if (copy != NULL) {
+            result = PyObject_CallOneArg(self->send, copy);
+            Py_DECREF(copy);
+        }
+    }
+done:
+    Py_DECREF(original);
+    Py_DECREF(got);
+    return result;
+}
+
+static PyTypeObject RelayType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "consent.core._speedups.Relay",
+    .tp_basicsize = sizeof(Relay),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "ConsentMiddleware's send wrapper for one request (made by Gate.begin).",
+    .tp_traverse = (traverseproc)relay_traverse,
+    .tp_clear = (inquiry)relay_clear,
+    .tp_dealloc = (destructor)relay_dealloc,
+    .tp_vectorcall_offset = offsetof(Relay, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
 
 static PyMethodDef methods[] = {
     {"read_request", (PyCFunction)(void (*)(void))read_request, METH_FASTCALL,
@@ -672,11 +1391,55 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    one = PyLong_FromLong(1);
+    if (one == NULL)
+        return NULL;
     str_granted = PyUnicode_InternFromString("granted");
     if (str_granted == NULL)
         return NULL;
     vary_cookie = Py_BuildValue("(y#y#)", "vary", (Py_ssize_t)4, "Cookie", (Py_ssize_t)6);
     if (vary_cookie == NULL)
         return NULL;
-    return PyModule_Create(&module);
+#define INTERN(var, text)                          \
+    if ((var = PyUnicode_InternFromString(text)) == NULL) \
+        return NULL;
+    INTERN(str_type, "type");
+    INTERN(str_headers, "headers");
+    INTERN(str_start_type, "http.response.start");
+    INTERN(str_body_type, "http.response.body");
+    INTERN(str_valid_until, "valid_until");
+    INTERN(str_state, "state");
+    INTERN(str_expire, "expire");
+    INTERN(str_path, "path");
+    INTERN(str_root_path, "root_path");
+    INTERN(str_consent, "consent");
+    INTERN(str_send, "send");
+    INTERN(str_get, "get");
+    INTERN(str_status, "status");
+    INTERN(str_trailers, "trailers");
+    INTERN(str_method, "method");
+    INTERN(str_GET, "GET");
+    INTERN(str_body, "body");
+    INTERN(str_more_body, "more_body");
+    INTERN(str_query_string, "query_string");
+    INTERN(str_start, "start");
+    INTERN(str_hold, "hold");
+    INTERN(str_empty, "");
+#undef INTERN
+    empty_tuple = PyTuple_New(0);
+    empty_bytes = PyBytes_FromStringAndSize("", 0);
+    if (empty_tuple == NULL || empty_bytes == NULL)
+        return NULL;
+    if (PyType_Ready(&GateType) < 0 || PyType_Ready(&RelayType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&GateType);
+    if (PyModule_AddObject(m, "Gate", (PyObject *)&GateType) < 0) {
+        Py_DECREF(&GateType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

@@ -26,6 +26,7 @@ _c_rewrite_simple = speedups.rewrite_simple if speedups is not None else None
 __all__ = [
     "HTMLInjector",
     "body_is_injectable",
+    "html_codec",
     "inject_page",
     "plan_injection",
     "plan_page",
@@ -103,7 +104,7 @@ def plan_page(
         facts = _c_page_facts(headers)
         if facts is not None:  # the usual page, read in C
             found: bytes | None = facts[0]
-            codec = None if found is None else _html_codec(found)
+            codec = None if found is None else html_codec(found)
             return None if codec is None else (codec, None, facts[1])
     content_type: bytes | None = None
     nonce: str | None = None
@@ -148,15 +149,20 @@ def plan_page(
             return None
     if content_type is None:
         return None
-    codec = _html_codec(content_type)
+    codec = html_codec(content_type)
     if codec is None:
         return None
     return codec, nonce, None if several else (length_at, vary_at, etag_at)
 
 
 @functools.lru_cache(maxsize=256)
-def _html_codec(content_type: bytes) -> str | None:
-    # Sites send a handful of distinct Content-Type values: parse each once.
+def html_codec(content_type: bytes) -> str | None:
+    """The codec a page with this Content-Type value is written in, if it can take a snippet.
+
+    ``None`` when the type is not HTML, or its charset cannot carry the ASCII
+    snippet unchanged (UTF-16, say). Sites send a handful of distinct values:
+    each is parsed once.
+    """
     mime, _, params = content_type.partition(b";")
     if mime.strip().lower() not in _HTML_TYPES:
         return None

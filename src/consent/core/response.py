@@ -154,7 +154,8 @@ class BlockedCookies:
     def __init__(self, limit: int = 1000) -> None:
         self._counts: Counter[str] = Counter()
         self._limit = limit
-        #: Lists of names not counted yet (the compiled filter appends here too).
+        #: Lists of names not counted yet. (The compiled filter counts into
+        #: ``_counts`` at once, within ``_limit``, as :meth:`_fold` does.)
         self._pending: list[Iterable[str]] = []
 
     def add(self, names: Iterable[str]) -> None:
@@ -170,9 +171,8 @@ class BlockedCookies:
         return self._counts
 
     def _fold(self) -> None:
-        # Emptied in place: the compiled filter holds this very list.
-        pending = self._pending[:]
-        self._pending.clear()
+        pending = self._pending
+        self._pending = []
         counts = self._counts
         limit = self._limit
         # Counted in C; a site blocks few distinct names, so merging is cheap.
@@ -236,12 +236,15 @@ class CookiePolicy:
             [Sequence[tuple[bytes, bytes]], ConsentState, tuple[bytes, ...]],
             tuple[Sequence[tuple[bytes, bytes]], list[str], bool],
         ] = self.filter_head
+        self.fast_tables: tuple[object, ...] | None = None
         if speedups is not None:
             self.use_speedups(speedups)
 
     def use_speedups(self, module: ModuleType) -> None:
         """Make :attr:`fast_filter_head` the compiled twin from ``module``."""
         tables = self._fast_tables()
+        #: What the compiled twins take first (None in pure Python).
+        self.fast_tables = tables
         self.fast_filter_head = functools.partial(module.filter_head, tables)
 
     def _fast_tables(self) -> tuple[object, ...]:
@@ -256,8 +259,8 @@ class CookiePolicy:
             _is_html,
             self.filter_head,
             self._deletions,
-            self.blocked._pending,
-            self.blocked._fold,
+            self.blocked._counts,
+            self.blocked._limit,
         )
 
     # -- reading the request ------------------------------------------------------
