@@ -172,6 +172,29 @@ async def test_the_compiled_path_is_taken_for_a_usual_request() -> None:
     assert type(relay).__name__ == "Relay"
 
 
+async def test_the_compiled_path_reads_the_snippet_memo() -> None:
+    fast, _ = _pair([start(headers=[HTML_TYPE]), body(PAGE)])
+    calls: list[object] = []
+    real = fast.snippets.get
+
+    def counting(*args: Any) -> tuple[bytes, bytes]:
+        calls.append(args)
+        return real(*args)
+
+    fast.snippets.get = counting  # type: ignore[method-assign]
+    fast._gate = fast._make_gate()
+    for granted in [None, ("analytics",)]:
+        calls.clear()
+        cookie = _cookie(fast, granted) if granted else b"other=1"
+        assert cookie is not None
+        scope = make_scope("GET", "/", [(b"cookie", cookie), (b"accept-language", b"fr")])
+        pages = [(await _run(fast, scope))[0][1]["body"] for _ in range(3)]
+        assert pages[0] == pages[1] == pages[2] != PAGE
+        # The first request reads the cookie in Python, which fills the memo;
+        # the compiled path then finds the snippets there.
+        assert len(calls) == 1
+
+
 async def test_plain_response_with_cookies() -> None:
     script = [start(headers=[(b"content-type", b"text/plain"), *COOKIES]), body(b"ok")]
     for granted in [None, (), ("analytics",), ("analytics", "marketing", "preferences")]:

@@ -110,30 +110,36 @@ class ConsentMiddleware(Shell):
         self._endpoint_chars = frozenset(p[1:2] for p in self._endpoint_paths)
         self._filter_head = self.policy.fast_filter_head
         #: The compiled twin of the usual request in __call__ (None in pure Python).
-        self._gate: Any = None
+        self._gate: Any = self._make_gate()
+
+    def _make_gate(self) -> Any:
+        """The compiled ``Gate`` for this middleware, or None without the compiled twins."""
         tables = self.policy.fast_tables
-        if speedups is not None and tables is not None and "" not in self._endpoint_chars:
-            self._gate = speedups.Gate(
-                tables=tables,
-                readings=self._cache,
-                readings_gpc=self._gpc_cache,
-                gpc=self._gpc,
-                clock=_time,
-                skip="".join(sorted(self._endpoint_chars)),
-                exclude=self._exclude,
-                page=(
-                    functools.partial(_Responder, self),
-                    html_codec,
-                    self.snippets.get,
-                    rewrite_planned,
-                    inject_page,
-                    _send_both,
-                    _NOTHING,
-                    self._window,
-                )
-                if self._inject
-                else None,
+        if speedups is None or tables is None or "" in self._endpoint_chars:
+            return None
+        page = None
+        if self._inject:
+            page = (
+                functools.partial(_Responder, self),
+                html_codec,
+                self.snippets.get,
+                rewrite_planned,
+                inject_page,
+                _send_both,
+                _NOTHING,
+                self._window,
+                self.snippets._memo,  # read with the key PageSnippets.get documents
             )
+        return speedups.Gate(
+            tables=tables,
+            readings=self._cache,
+            readings_gpc=self._gpc_cache,
+            gpc=self._gpc,
+            clock=_time,
+            skip="".join(sorted(self._endpoint_chars)),
+            exclude=self._exclude,
+            page=page,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -731,7 +731,8 @@ error:
 static PyObject *str_type, *str_headers, *str_start_type, *str_body_type, *str_valid_until,
     *str_state, *str_expire, *str_path, *str_root_path, *str_consent, *str_send, *str_get,
     *str_status, *str_trailers, *str_method, *str_GET, *str_body, *str_more_body,
-    *str_query_string, *str_start, *str_hold, *str_empty, *empty_tuple, *empty_bytes;
+    *str_query_string, *str_start, *str_hold, *str_empty, *str_decided, *str_gpc, *empty_tuple,
+    *empty_bytes;
 
 typedef struct {
     PyObject_HEAD
@@ -751,6 +752,8 @@ typedef struct {
     PyObject *both;     /* callable(send, first, second) -> awaitable sending both in turn */
     PyObject *nothing;  /* an awaitable that is done: what send returns for a held start */
     PyObject *window;   /* int */
+    PyObject *memo;     /* PageSnippets' memo, dict: read for the usual key, else snippets() */
+    PyObject *codecs;   /* Content-Type value -> codec_of(value), dict (bounded) */
 } Gate;
 
 enum { FILTER, HOLDING, PASS };
@@ -786,6 +789,8 @@ gate_traverse(Gate *self, visitproc visit, void *arg)
     Py_VISIT(self->both);
     Py_VISIT(self->nothing);
     Py_VISIT(self->window);
+    Py_VISIT(self->memo);
+    Py_VISIT(self->codecs);
     return 0;
 }
 
@@ -807,6 +812,8 @@ gate_clear(Gate *self)
     Py_CLEAR(self->both);
     Py_CLEAR(self->nothing);
     Py_CLEAR(self->window);
+    Py_CLEAR(self->memo);
+    Py_CLEAR(self->codecs);
     return 0;
 }
 
@@ -840,12 +847,19 @@ gate_init(Gate *self, PyObject *args, PyObject *kwds)
         }
     }
     PyObject *make = NULL, *codec_of = NULL, *snippets = NULL, *rewrite = NULL, *inject = NULL,
-             *both = NULL, *nothing = NULL, *window = NULL;
+             *both = NULL, *nothing = NULL, *window = NULL, *memo = NULL, *codecs = NULL;
     if (page != Py_None) {
-        if (!PyArg_ParseTuple(page, "OOOOOOOO!:Gate(page=(make, codec_of, snippets, rewrite, "
-                                    "inject, both, nothing, window))",
+        if (!PyTuple_Check(page) ||
+            !PyArg_ParseTuple(page, "OOOOOOOO!O!:Gate(page=(make, codec_of, snippets, rewrite, "
+                                    "inject, both, nothing, window, memo))",
                               &make, &codec_of, &snippets, &rewrite, &inject, &both, &nothing,
-                              &PyLong_Type, &window))
+                              &PyLong_Type, &window, &PyDict_Type, &memo)) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "page must be a tuple or None");
+            return -1;
+        }
+        codecs = PyDict_New();
+        if (codecs == NULL)
             return -1;
     }
     int enabled = PyObject_IsTrue(gpc);
@@ -867,6 +881,8 @@ gate_init(Gate *self, PyObject *args, PyObject *kwds)
     self->both = Py_XNewRef(both);
     self->nothing = Py_XNewRef(nothing);
     self->window = Py_XNewRef(window);
+    self->memo = Py_XNewRef(memo);
+    self->codecs = codecs; /* new */
     return 0;
 }
 
@@ -1118,7 +1134,20 @@ relay_hold(Relay *self, PyObject *message, PyObject *headers)
         Py_DECREF(facts);
         return 0;
     }
-    PyObject *codec = PyObject_CallOneArg(gate->codec_of, PyTuple_GET_ITEM(facts, 0));
+    PyObject *ctype = PyTuple_GET_ITEM(facts, 0);
+    PyObject *codec = PyDict_GetItemWithError(gate->codecs, ctype);
+    if (codec != NULL) {
+        Py_INCREF(codec);
+    }
+    else if (!PyErr_Occurred()) {
+        codec = PyObject_CallOneArg(gate->codec_of, ctype);
+        if (codec != NULL) {
+            if (PyDict_GET_SIZE(gate->codecs) >= 64)
+                PyDict_Clear(gate->codecs);
+            if (PyDict_SetItem(gate->codecs, ctype, codec) < 0)
+                Py_CLEAR(codec);
+        }
+    }
     if (codec == NULL || codec == Py_None) {
         Py_DECREF(facts);
         Py_XDECREF(codec);
@@ -1209,12 +1238,40 @@ relay_page(Relay *self, PyObject *message)
     PyObject *root = PyDict_GetItemWithError(scope, str_root_path);
     if (root == NULL && PyErr_Occurred())
         return NULL;
-    PyObject *s_args[7] = {self->state, self->codec, Py_None, self->language,
-                           query == NULL ? empty_bytes : query,
-                           root == NULL ? str_empty : root, self->path};
-    PyObject *snippets = PyObject_Vectorcall(gate->snippets, s_args, 7, NULL);
-    if (snippets == NULL)
-        return NULL;
+    if (query == NULL)
+        query = empty_bytes;
+    if (root == NULL)
+        root = str_empty;
+    PyObject *snippets = NULL;
+    if (PyBytes_CheckExact(query) && PyBytes_GET_SIZE(query) == 0) {
+        /* PageSnippets.get's memo key, for a page without a query or nonce:
+         * (accept_language, root_path, None if decided else path, query,
+         *  decided, granted, gpc, charset). A miss asks get(), which keeps the memo. */
+        PyObject *decided = PyObject_GetAttr(self->state, str_decided);
+        PyObject *granted = decided == NULL ? NULL : PyObject_GetAttr(self->state, str_granted);
+        PyObject *gpc = granted == NULL ? NULL : PyObject_GetAttr(self->state, str_gpc);
+        PyObject *key = NULL;
+        if (gpc != NULL)
+            key = PyTuple_Pack(8, self->language, root, decided == Py_True ? Py_None : self->path,
+                               query, decided, granted, gpc, self->codec);
+        Py_XDECREF(decided);
+        Py_XDECREF(granted);
+        Py_XDECREF(gpc);
+        if (key == NULL)
+            return NULL;
+        snippets = PyDict_GetItemWithError(gate->memo, key);
+        Py_DECREF(key);
+        if (snippets == NULL && PyErr_Occurred())
+            return NULL;
+        Py_XINCREF(snippets);
+    }
+    if (snippets == NULL) {
+        PyObject *s_args[7] = {self->state, self->codec, Py_None, self->language, query, root,
+                               self->path};
+        snippets = PyObject_Vectorcall(gate->snippets, s_args, 7, NULL);
+        if (snippets == NULL)
+            return NULL;
+    }
     PyObject *start = NULL, *page = NULL, *headers = NULL, *added = NULL, *result = NULL;
     if (!PyTuple_CheckExact(snippets) || PyTuple_GET_SIZE(snippets) != 2 ||
         !PyBytes_CheckExact(PyTuple_GET_ITEM(snippets, 0)) ||
@@ -1425,6 +1482,8 @@ PyInit__speedups(void)
     INTERN(str_start, "start");
     INTERN(str_hold, "hold");
     INTERN(str_empty, "");
+    INTERN(str_decided, "decided");
+    INTERN(str_gpc, "gpc");
 #undef INTERN
     empty_tuple = PyTuple_New(0);
     empty_bytes = PyBytes_FromStringAndSize("", 0);
