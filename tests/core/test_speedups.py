@@ -128,6 +128,29 @@ def test_compiled_filter_head_equals_the_python_one(
     assert (got[0] is given_headers) is (want[0] is given_headers)
 
 
+def test_compiled_memo_gives_the_policy_answers_across_many_values(compiled: ModuleType) -> None:
+    """The memo's slots are replaced as values collide: answers stay the policy's."""
+    import random
+
+    rng = random.Random(7)
+    python, fast = _pair(compiled)
+    states = [python.undecided, ConsentState(granted=python.required | {"analytics"}, decided=True)]
+    names = [n for n in NAMES if n] + [b"_ga_%d" % i for i in range(400)]
+    names += [b"x%d" % i for i in range(400)]
+    attrs = [*ATTRS, *(b"; Max-Age=%d" % i for i in range(-3, 300))]
+    types = [b"text/html", b"text/plain", *(b"text/html; q=%d" % i for i in range(80))]
+    for _ in range(3000):
+        headers = [
+            (b"content-type", rng.choice(types)),
+            *((b"set-cookie", rng.choice(names) + b"=v" + rng.choice(attrs)) for _ in range(3)),
+        ]
+        state = rng.choice(states)
+        want = python.filter_head(headers, state)
+        got = fast.fast_filter_head(headers, state)
+        assert list(got[0]) == list(want[0]) and got[1] == want[1] and got[2] is want[2]
+    assert fast.blocked.counts == python.blocked.counts
+
+
 def test_compiled_filter_head_leaves_odd_shapes_to_python(compiled: ModuleType) -> None:
     python, fast = _pair(compiled)
     state = python.undecided
@@ -176,6 +199,10 @@ def test_compiled_filter_head_raises_what_a_callback_raises(compiled: ModuleType
         compiled.filter_head(tuple(tables), [(b"set-cookie", b"new=1")], p.undecided, ())
     with pytest.raises(TypeError, match="use_speedups"):
         compiled.filter_head((), [], p.undecided)
+    tables[2] = p._verdict
+    tables[11] = object()  # not the memo capsule
+    with pytest.raises(TypeError, match="use_speedups"):
+        compiled.filter_head(tuple(tables), [], p.undecided)
     with pytest.raises(TypeError):
         compiled.filter_head()
 

@@ -9,10 +9,12 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 static PyObject *str_granted; /* "granted", interned once */
 static PyObject *one;         /* the int 1 */
+static PyObject *empty_bytes; /* b"" */
 
 static int
 equal_lower(const char *s, Py_ssize_t n, const char *lower, Py_ssize_t m)
@@ -169,14 +171,102 @@ count_blocked(PyObject *counts, Py_ssize_t limit, PyObject *name)
 
 static PyObject *filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked);
 
+/* -- The memo: answers of the policy's caches, by the bytes they were asked for.
+ *
+ * A response's Set-Cookie names, attribute strings and Content-Type come as new
+ * bytes objects every time; a dict lookup needs a bytes object for each and
+ * hashes it. The memo looks the bytes up where they lie, in direct-mapped
+ * slots (FNV-1a), and keeps what the policy's cache answered. The answers
+ * depend only on the bytes and the policy, so a slot is replaced, never
+ * invalidated. It holds bytes, str and bool objects only: no reference cycles.
+ */
+#define MEMO_NAME "consent.core._speedups.memo"
+enum { NAMES = 256, DELETES = 128, HTML = 32 };
+
+typedef struct {
+    PyObject *key; /* bytes */
+    PyObject *value;
+} Slot;
+
+typedef struct {
+    Slot names[NAMES];
+    Slot deletes[DELETES];
+    Slot html[HTML];
+} Memo;
+
+static Py_ssize_t
+memo_index(const char *s, Py_ssize_t n, Py_ssize_t size)
+{
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return (Py_ssize_t)(h & (uint32_t)(size - 1));
+}
+
+static PyObject *
+memo_get(Slot *slots, Py_ssize_t size, const char *s, Py_ssize_t n)
+{
+    Slot *slot = &slots[memo_index(s, n, size)];
+    if (slot->key != NULL && PyBytes_GET_SIZE(slot->key) == n &&
+        memcmp(PyBytes_AS_STRING(slot->key), s, (size_t)n) == 0)
+        return slot->value; /* borrowed */
+    return NULL;
+}
+
+static int
+memo_put(Slot *slots, Py_ssize_t size, PyObject *key, PyObject *value)
+{
+    Slot *slot = &slots[memo_index(PyBytes_AS_STRING(key), PyBytes_GET_SIZE(key), size)];
+    PyObject *old_key = slot->key, *old_value = slot->value;
+    slot->key = Py_NewRef(key);
+    slot->value = Py_NewRef(value);
+    Py_XDECREF(old_key);
+    Py_XDECREF(old_value);
+    return 0;
+}
+
+static void
+memo_free(PyObject *capsule)
+{
+    Memo *memo = PyCapsule_GetPointer(capsule, MEMO_NAME);
+    if (memo == NULL)
+        return;
+    Slot *all[3] = {memo->names, memo->deletes, memo->html};
+    Py_ssize_t sizes[3] = {NAMES, DELETES, HTML};
+    for (int t = 0; t < 3; t++) {
+        for (Py_ssize_t i = 0; i < sizes[t]; i++) {
+            Py_XDECREF(all[t][i].key);
+            Py_XDECREF(all[t][i].value);
+        }
+    }
+    PyMem_Free(memo);
+}
+
+/* new_memo() -> capsule: the last entry of CookiePolicy._fast_tables(). */
+static PyObject *
+new_memo(PyObject *self, PyObject *unused)
+{
+    Memo *memo = PyMem_Calloc(1, sizeof(Memo));
+    if (memo == NULL)
+        return PyErr_NoMemory();
+    PyObject *capsule = PyCapsule_New(memo, MEMO_NAME, memo_free);
+    if (capsule == NULL)
+        PyMem_Free(memo);
+    return capsule;
+}
+
 /* filter_head(tables, headers, state, expire) -> (headers, blocked, maybe_html)
  *
  * CookiePolicy.filter_head (consent/core/response.py) in C. ``tables`` is the
  * tuple CookiePolicy._fast_tables() builds once: (names, display, verdict,
- * deletes, always, html, is_html, fallback, deletions, counts, limit). The
+ * deletes, always, html, is_html, fallback, deletions, counts, limit, memo). The
  * caches are the policy's own dicts; a miss calls back into the policy. Each
  * blocked name is counted into BlockedCookies' counts at once, within its
- * limit, as its fold does for the names the Python code appends.
+ * limit, as its fold does for the names the Python code appends. `memo` (from
+ * new_memo()) keeps the verdicts, deletions and HTML answers looked up before
+ * by their bytes, without a bytes object or a hash per lookup.
  */
 static PyObject *
 filter_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -197,7 +287,8 @@ filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked)
     PyObject *headers = args[1];
     PyObject *state = args[2];
     PyObject *expire = nargs == 4 ? args[3] : NULL;
-    if (!PyTuple_CheckExact(tables) || PyTuple_GET_SIZE(tables) != 11) {
+    if (!PyTuple_CheckExact(tables) || PyTuple_GET_SIZE(tables) != 12 ||
+        !PyCapsule_IsValid(PyTuple_GET_ITEM(tables, 11), MEMO_NAME)) {
         PyErr_SetString(PyExc_TypeError, "tables must be what CookiePolicy.use_speedups() builds");
         return NULL;
     }
@@ -211,6 +302,7 @@ filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked)
     PyObject *fallback = PyTuple_GET_ITEM(tables, 7);
     PyObject *deletions = PyTuple_GET_ITEM(tables, 8);
     PyObject *counts = PyTuple_GET_ITEM(tables, 9);
+    Memo *memo = PyCapsule_GetPointer(PyTuple_GET_ITEM(tables, 11), MEMO_NAME);
     Py_ssize_t limit = PyLong_Check(PyTuple_GET_ITEM(tables, 10))
                            ? PyLong_AsSsize_t(PyTuple_GET_ITEM(tables, 10))
                            : -1;
@@ -266,86 +358,91 @@ filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked)
             Py_ssize_t vn = PyBytes_GET_SIZE(v);
             const char *eq = memchr(vs, '=', (size_t)vn);
             Py_ssize_t rn = eq == NULL ? vn : (Py_ssize_t)(eq - vs);
-            PyObject *raw = rn == vn ? (Py_INCREF(v), v) : PyBytes_FromStringAndSize(vs, rn);
-            if (raw == NULL)
-                goto error;
-            PyObject *verdict = PyDict_GetItemWithError(names, raw); /* borrowed */
-            PyObject *owned = NULL;
-            if (verdict == NULL) {
-                if (PyErr_Occurred()) {
+            /* (verdict, name for reports) for the name as sent: from the memo,
+             * else from the policy's caches (verdict() fills both on a miss). */
+            PyObject *entry = memo_get(memo->names, NAMES, vs, rn); /* borrowed */
+            if (entry == NULL) {
+                PyObject *raw = rn == vn ? Py_NewRef(v) : PyBytes_FromStringAndSize(vs, rn);
+                if (raw == NULL)
+                    goto error;
+                PyObject *verdict = PyDict_GetItemWithError(names, raw);
+                if (verdict != NULL)
+                    Py_INCREF(verdict);
+                else if (!PyErr_Occurred())
+                    verdict = PyObject_CallOneArg(verdict_fn, raw);
+                PyObject *name = verdict == NULL ? NULL : PyDict_GetItemWithError(display, raw);
+                if (name == NULL) {
+                    if (verdict != NULL && !PyErr_Occurred())
+                        PyErr_SetObject(PyExc_KeyError, raw);
+                    Py_XDECREF(verdict);
                     Py_DECREF(raw);
                     goto error;
                 }
-                owned = PyObject_CallOneArg(verdict_fn, raw);
-                if (owned == NULL) {
+                entry = PyTuple_Pack(2, verdict, name);
+                Py_DECREF(verdict);
+                if (entry == NULL || memo_put(memo->names, NAMES, raw, entry) < 0) {
+                    Py_XDECREF(entry);
                     Py_DECREF(raw);
                     goto error;
                 }
-                verdict = owned;
+                Py_DECREF(raw);
+                Py_DECREF(entry); /* the memo holds it */
             }
+            PyObject *verdict = PyTuple_GET_ITEM(entry, 0);
             int keep = verdict == always;
             if (!keep) {
                 if (granted == NULL) {
                     granted = PyObject_GetAttr(state, str_granted);
-                    if (granted == NULL) {
-                        Py_XDECREF(owned);
-                        Py_DECREF(raw);
+                    if (granted == NULL)
                         goto error;
-                    }
                 }
                 keep = PySequence_Contains(granted, verdict);
                 if (keep == 0) {
                     /* A deletion always passes; the answer is cached per attribute
                      * string (all after the first ";"), as CookiePolicy._deletes does. */
                     const char *semi = memchr(vs, ';', (size_t)vn);
-                    PyObject *attrs = semi == NULL
-                                          ? PyBytes_FromStringAndSize("", 0)
-                                          : PyBytes_FromStringAndSize(semi + 1, vn - (semi + 1 - vs));
-                    PyObject *d = NULL;
-                    if (attrs != NULL) {
+                    const char *as = semi == NULL ? vs + vn : semi + 1;
+                    Py_ssize_t an = vn - (as - vs);
+                    PyObject *d = memo_get(memo->deletes, DELETES, as, an);
+                    if (d != NULL) {
+                        keep = d == Py_True ? 1 : PyObject_IsTrue(d);
+                    }
+                    else {
+                        PyObject *attrs = PyBytes_FromStringAndSize(as, an);
+                        if (attrs == NULL)
+                            goto error;
                         d = PyDict_GetItemWithError(deletions, attrs);
                         if (d != NULL)
                             Py_INCREF(d);
                         else if (!PyErr_Occurred())
                             d = PyObject_CallOneArg(deletes_fn, v);
+                        keep = d == NULL ? -1 : PyObject_IsTrue(d);
+                        if (keep >= 0 && memo_put(memo->deletes, DELETES, attrs, d) < 0)
+                            keep = -1;
+                        Py_XDECREF(d);
                         Py_DECREF(attrs);
                     }
-                    keep = d == NULL ? -1 : PyObject_IsTrue(d);
-                    Py_XDECREF(d);
                 }
             }
-            Py_XDECREF(owned);
-            if (keep < 0) {
-                Py_DECREF(raw);
+            if (keep < 0)
                 goto error;
-            }
             if (!keep) {
                 if (out == NULL) {
                     out = PyList_New(i);
-                    if (out == NULL) {
-                        Py_DECREF(raw);
+                    if (out == NULL)
                         goto error;
-                    }
                     for (Py_ssize_t j = 0; j < i; j++) {
                         Py_INCREF(items[j]);
                         PyList_SET_ITEM(out, j, items[j]);
                     }
                 }
-                PyObject *name = PyDict_GetItemWithError(display, raw); /* borrowed */
-                if (name == NULL) {
-                    if (!PyErr_Occurred())
-                        PyErr_SetObject(PyExc_KeyError, raw);
-                    Py_DECREF(raw);
-                    goto error;
-                }
-                Py_DECREF(raw);
+                PyObject *name = PyTuple_GET_ITEM(entry, 1);
                 if (count_blocked(counts, limit, name) < 0)
                     goto error;
                 if (blocked != NULL && PyList_Append(blocked, name) < 0)
                     goto error;
                 continue;
             }
-            Py_DECREF(raw);
         }
         else if (kn == 12 && equal_lower(ks, kn, "content-type", 12)) {
             ctype = v;
@@ -382,37 +479,33 @@ filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked)
         }
     }
     {
-        PyObject *key = ctype; /* still alive: snap holds it */
-        if (key == NULL) {
-            key = PyBytes_FromStringAndSize("", 0);
-            if (key == NULL)
-                goto error;
-        }
-        else {
-            Py_INCREF(key);
-        }
-        html = PyDict_GetItemWithError(html_cache, key);
+        const char *cs = ctype == NULL ? "" : PyBytes_AS_STRING(ctype);
+        Py_ssize_t cn = ctype == NULL ? 0 : PyBytes_GET_SIZE(ctype);
+        html = memo_get(memo->html, HTML, cs, cn);
         if (html != NULL) {
             Py_INCREF(html);
         }
-        else if (PyErr_Occurred()) {
-            Py_DECREF(key);
-            goto error;
-        }
         else {
-            html = PyObject_CallOneArg(is_html_fn, key);
-            if (html == NULL) {
-                Py_DECREF(key);
-                goto error;
+            PyObject *key = ctype == NULL ? Py_NewRef(empty_bytes) : Py_NewRef(ctype);
+            html = PyDict_GetItemWithError(html_cache, key);
+            if (html != NULL) {
+                Py_INCREF(html);
             }
-            if (PyDict_GET_SIZE(html_cache) >= 64)
-                PyDict_Clear(html_cache);
-            if (PyDict_SetItem(html_cache, key, html) < 0) {
-                Py_DECREF(key);
-                goto error;
+            else if (!PyErr_Occurred()) {
+                html = PyObject_CallOneArg(is_html_fn, key);
+                if (html != NULL) {
+                    if (PyDict_GET_SIZE(html_cache) >= 64)
+                        PyDict_Clear(html_cache);
+                    if (PyDict_SetItem(html_cache, key, html) < 0)
+                        Py_CLEAR(html);
+                }
             }
+            if (html != NULL && memo_put(memo->html, HTML, key, html) < 0)
+                Py_CLEAR(html);
+            Py_DECREF(key);
+            if (html == NULL)
+                goto error;
         }
-        Py_DECREF(key);
     }
     Py_XDECREF(granted);
     Py_DECREF(snap);
@@ -731,8 +824,7 @@ error:
 static PyObject *str_type, *str_headers, *str_start_type, *str_body_type, *str_valid_until,
     *str_state, *str_expire, *str_path, *str_root_path, *str_consent, *str_send, *str_get,
     *str_status, *str_trailers, *str_method, *str_GET, *str_body, *str_more_body,
-    *str_query_string, *str_start, *str_hold, *str_empty, *str_decided, *str_gpc, *empty_tuple,
-    *empty_bytes;
+    *str_query_string, *str_start, *str_hold, *str_empty, *str_decided, *str_gpc, *empty_tuple;
 
 typedef struct {
     PyObject_HEAD
@@ -836,7 +928,7 @@ gate_init(Gate *self, PyObject *args, PyObject *kwds)
                                      &readings_gpc, &gpc, &clock, &skip, &PyTuple_Type,
                                      &exclude, &page))
         return -1;
-    if (PyTuple_GET_SIZE(tables) != 11) {
+    if (PyTuple_GET_SIZE(tables) != 12) {
         PyErr_SetString(PyExc_TypeError, "tables must be what CookiePolicy._fast_tables() builds");
         return -1;
     }
@@ -1434,6 +1526,8 @@ static PyMethodDef methods[] = {
      "rewrite_simple(headers, edits, added) -> list or None"},
     {"inject_page", (PyCFunction)(void (*)(void))inject_page, METH_FASTCALL,
      "inject_page(page, body, head, window) -> bytes or None"},
+    {"new_memo", (PyCFunction)new_memo, METH_NOARGS,
+     "new_memo() -> the memo CookiePolicy._fast_tables() ends with"},
     {"filter_head", (PyCFunction)(void (*)(void))filter_head, METH_FASTCALL,
      "filter_head(tables, headers, state[, expire]) -> (headers, blocked, maybe_html)"},
     {NULL, NULL, 0, NULL},

@@ -242,13 +242,19 @@ class CookiePolicy:
 
     def use_speedups(self, module: ModuleType) -> None:
         """Make :attr:`fast_filter_head` the compiled twin from ``module``."""
-        tables = self._fast_tables()
+        tables = self._fast_tables(module)
         #: What the compiled twins take first (None in pure Python).
         self.fast_tables = tables
         self.fast_filter_head = functools.partial(module.filter_head, tables)
 
-    def _fast_tables(self) -> tuple[object, ...]:
-        """What the compiled ``filter_head`` reads: this policy's caches and callbacks."""
+    def _fast_tables(self, module: ModuleType | None = None) -> tuple[object, ...]:
+        """What the compiled ``filter_head`` reads: this policy's caches and callbacks.
+
+        ``module`` is the compiled module (default :data:`speedups`), whose memo
+        comes last.
+        """
+        module = module or speedups
+        assert module is not None, "the compiled twins are not built"
         return (
             self._names,
             self._display,
@@ -261,6 +267,7 @@ class CookiePolicy:
             self._deletions,
             self.blocked._counts,
             self.blocked._limit,
+            module.new_memo(),
         )
 
     # -- reading the request ------------------------------------------------------
