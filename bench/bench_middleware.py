@@ -106,10 +106,27 @@ async def _send(message: Any) -> None:
     pass
 
 
+def fresh_scopes(base: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    """``n`` copies of ``base`` whose header names and values are new bytes objects.
+
+    A server parses every request into new objects, whose hashes are not cached
+    yet: the benchmark does not let the middleware look up the same cookie
+    object again and again. The copies are made before the clock starts.
+    """
+    return [
+        {
+            **base,
+            "headers": [(bytes(bytearray(k)), bytes(bytearray(v))) for k, v in base["headers"]],
+        }
+        for _ in range(n)
+    ]
+
+
 async def per_call_us(app: App, base: dict[str, Any], n: int) -> float:
+    scopes = fresh_scopes(base, n)
     t0 = time.process_time_ns()
-    for _ in range(n):
-        await app(dict(base), _receive, _send)
+    for scope in scopes:
+        await app(scope, _receive, _send)
     return (time.process_time_ns() - t0) / n / 1000
 
 

@@ -135,7 +135,7 @@ class ConsentMiddleware(Shell):
             readings=self._cache,
             readings_gpc=self._gpc_cache,
             gpc=self._gpc,
-            clock=_time,
+            clock=None,  # the system clock, as time.time() reads it
             skip="".join(sorted(self._endpoint_chars)),
             exclude=self._exclude,
             page=page,

@@ -193,7 +193,7 @@ def test_compiled_filter_head_raises_what_a_callback_raises(compiled: ModuleType
     def broken(raw: bytes) -> str:
         raise RuntimeError("verdict failed")
 
-    tables = list(p._fast_tables())
+    tables = list(p._fast_tables(compiled))
     tables[2] = broken
     with pytest.raises(RuntimeError, match="verdict failed"):
         compiled.filter_head(tuple(tables), [(b"set-cookie", b"new=1")], p.undecided, ())

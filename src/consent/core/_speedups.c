@@ -15,6 +15,7 @@
 static PyObject *str_granted; /* "granted", interned once */
 static PyObject *one;         /* the int 1 */
 static PyObject *empty_bytes; /* b"" */
+static PyObject *time_time;   /* time.time */
 
 static int
 equal_lower(const char *s, Py_ssize_t n, const char *lower, Py_ssize_t m)
@@ -832,7 +833,7 @@ typedef struct {
     PyObject *readings;     /* the policy's cached readings, dict */
     PyObject *readings_gpc; /* the same with Sec-GPC: 1, dict */
     PyObject *gpc;          /* whether the site honours GPC (bool) */
-    PyObject *clock;        /* time.time */
+    PyObject *clock;        /* what time.time() gives, or None for the system clock itself */
     PyObject *skip;         /* str: a path whose 2nd character is in it is the Python code's */
     PyObject *exclude;      /* tuple of str: path prefixes that never get the banner */
     /* What a page needs; all NULL when the site injects nothing. */
@@ -1037,15 +1038,29 @@ gate_begin(Gate *self, PyObject *const *args, Py_ssize_t nargs)
     until = PyObject_GetAttr(rc, str_valid_until);
     if (until == NULL)
         goto error;
-    now = PyObject_CallNoArgs(self->clock);
-    if (now == NULL)
-        goto error;
-    int stale = PyObject_RichCompareBool(now, until, Py_GE);
+    int stale;
+    if (self->clock == Py_None && PyFloat_CheckExact(until)) { /* time.time(), read in C */
+#if PY_VERSION_HEX >= 0x030D0000
+        PyTime_t t;
+        if (PyTime_Time(&t) < 0)
+            goto error;
+#else
+        _PyTime_t t = _PyTime_GetSystemClock();
+#endif
+        stale = (double)t * 1e-9 >= PyFloat_AS_DOUBLE(until);
+    }
+    else {
+        now = self->clock == Py_None ? PyObject_CallNoArgs(time_time)
+                                     : PyObject_CallNoArgs(self->clock);
+        if (now == NULL)
+            goto error;
+        stale = PyObject_RichCompareBool(now, until, Py_GE);
+    }
     if (stale != 0) {
         if (stale < 0)
             goto error;
         Py_DECREF(until);
-        Py_DECREF(now);
+        Py_XDECREF(now);
         Py_DECREF(rc);
         Py_DECREF(got);
         Py_RETURN_NONE; /* expired: read again by the policy */
@@ -1085,7 +1100,7 @@ gate_begin(Gate *self, PyObject *const *args, Py_ssize_t nargs)
     relay->responder = NULL;
     PyObject_GC_Track(relay);
     Py_DECREF(until);
-    Py_DECREF(now);
+    Py_XDECREF(now);
     Py_DECREF(got);
     return (PyObject *)relay;
 
@@ -1177,9 +1192,30 @@ is_str(PyObject *value, PyObject *want)
 {
     if (value == want)
         return 1;
-    if (PyUnicode_CheckExact(value))
-        return PyUnicode_Compare(value, want) == 0;
+    if (PyUnicode_CheckExact(value)) {
+        if (PyUnicode_READY(value) < 0)
+            return -1;
+        Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+        int kind = PyUnicode_KIND(value);
+        return n == PyUnicode_GET_LENGTH(want) && kind == PyUnicode_KIND(want) &&
+               memcmp(PyUnicode_DATA(value), PyUnicode_DATA(want), (size_t)(n * kind)) == 0;
+    }
     return PyObject_RichCompareBool(value, want, Py_EQ);
+}
+
+/* message["type"], borrowed from an exact dict or owned (*owned set) otherwise. */
+static PyObject *
+message_type(PyObject *message, PyObject **owned)
+{
+    *owned = NULL;
+    if (PyDict_CheckExact(message)) {
+        PyObject *type = PyDict_GetItemWithError(message, str_type);
+        if (type == NULL && !PyErr_Occurred())
+            PyErr_SetObject(PyExc_KeyError, str_type);
+        return type;
+    }
+    *owned = PyObject_GetItem(message, str_type);
+    return *owned;
 }
 
 /* {**message, key: value} */
@@ -1432,11 +1468,12 @@ relay_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf, PyObj
         return PyObject_CallOneArg(self->send, message);
     if (self->phase == HOLDING)
         return relay_page(self, message);
-    PyObject *type = PyObject_GetItem(message, str_type);
+    PyObject *owned;
+    PyObject *type = message_type(message, &owned);
     if (type == NULL)
         return NULL;
     int is_start = is_str(type, str_start_type);
-    Py_DECREF(type);
+    Py_XDECREF(owned);
     if (is_start < 0)
         return NULL;
     if (!is_start)
@@ -1544,6 +1581,13 @@ PyInit__speedups(void)
 {
     one = PyLong_FromLong(1);
     if (one == NULL)
+        return NULL;
+    PyObject *time_module = PyImport_ImportModule("time");
+    if (time_module == NULL)
+        return NULL;
+    time_time = PyObject_GetAttrString(time_module, "time");
+    Py_DECREF(time_module);
+    if (time_time == NULL)
         return NULL;
     str_granted = PyUnicode_InternFromString("granted");
     if (str_granted == NULL)
