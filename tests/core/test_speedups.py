@@ -426,3 +426,12 @@ def test_compiled_page_facts_and_rewrite_leave_odd_shapes_to_python(compiled: Mo
         compiled.rewrite_simple(headers, (0, -1, -1), "5")
     with pytest.raises(TypeError):
         compiled.rewrite_simple(5, (0, -1, -1), 5)
+
+
+def test_compiled_done_is_an_awaitable_that_is_done(compiled: ModuleType) -> None:
+    import asyncio
+
+    async def twice() -> list[object]:
+        return [await compiled.DONE, await compiled.DONE]
+
+    assert asyncio.run(twice()) == [None, None]

@@ -846,7 +846,7 @@ typedef struct {
     PyObject *nothing;  /* an awaitable that is done: what send returns for a held start */
     PyObject *window;   /* int */
     PyObject *memo;     /* PageSnippets' memo, dict: read for the usual key, else snippets() */
-    PyObject *codecs;   /* Content-Type value -> codec_of(value), dict (bounded) */
+    Slot codecs[HTML];  /* Content-Type value -> codec_of(value), as the memo keeps them */
 } Gate;
 
 enum { FILTER, HOLDING, PASS };
@@ -883,7 +883,6 @@ gate_traverse(Gate *self, visitproc visit, void *arg)
     Py_VISIT(self->nothing);
     Py_VISIT(self->window);
     Py_VISIT(self->memo);
-    Py_VISIT(self->codecs);
     return 0;
 }
 
@@ -906,7 +905,10 @@ gate_clear(Gate *self)
     Py_CLEAR(self->nothing);
     Py_CLEAR(self->window);
     Py_CLEAR(self->memo);
-    Py_CLEAR(self->codecs);
+    for (Py_ssize_t i = 0; i < HTML; i++) {
+        Py_CLEAR(self->codecs[i].key);
+        Py_CLEAR(self->codecs[i].value);
+    }
     return 0;
 }
 
@@ -940,7 +942,7 @@ gate_init(Gate *self, PyObject *args, PyObject *kwds)
         }
     }
     PyObject *make = NULL, *codec_of = NULL, *snippets = NULL, *rewrite = NULL, *inject = NULL,
-             *both = NULL, *nothing = NULL, *window = NULL, *memo = NULL, *codecs = NULL;
+             *both = NULL, *nothing = NULL, *window = NULL, *memo = NULL;
     if (page != Py_None) {
         if (!PyTuple_Check(page) ||
             !PyArg_ParseTuple(page, "OOOOOOOO!O!:Gate(page=(make, codec_of, snippets, rewrite, "
@@ -951,9 +953,6 @@ gate_init(Gate *self, PyObject *args, PyObject *kwds)
                 PyErr_SetString(PyExc_TypeError, "page must be a tuple or None");
             return -1;
         }
-        codecs = PyDict_New();
-        if (codecs == NULL)
-            return -1;
     }
     int enabled = PyObject_IsTrue(gpc);
     if (enabled < 0)
@@ -975,7 +974,6 @@ gate_init(Gate *self, PyObject *args, PyObject *kwds)
     self->nothing = Py_XNewRef(nothing);
     self->window = Py_XNewRef(window);
     self->memo = Py_XNewRef(memo);
-    self->codecs = codecs; /* new */
     return 0;
 }
 
@@ -1222,10 +1220,11 @@ message_type(PyObject *message, PyObject **owned)
 static PyObject *
 with_item(PyObject *message, PyObject *key, PyObject *value)
 {
-    PyObject *copy = PyDict_New();
+    PyObject *copy = PyDict_CheckExact(message) ? PyDict_Copy(message) : PyDict_New();
     if (copy == NULL)
         return NULL;
-    if (PyDict_Update(copy, message) < 0 || PyDict_SetItem(copy, key, value) < 0) {
+    if ((!PyDict_CheckExact(message) && PyDict_Update(copy, message) < 0) ||
+        PyDict_SetItem(copy, key, value) < 0) {
         Py_DECREF(copy);
         return NULL;
     }
@@ -1263,18 +1262,19 @@ relay_hold(Relay *self, PyObject *message, PyObject *headers)
         return 0;
     }
     PyObject *ctype = PyTuple_GET_ITEM(facts, 0);
-    PyObject *codec = PyDict_GetItemWithError(gate->codecs, ctype);
+    if (!PyBytes_CheckExact(ctype)) {
+        Py_DECREF(facts);
+        return 0;
+    }
+    PyObject *codec =
+        memo_get(gate->codecs, HTML, PyBytes_AS_STRING(ctype), PyBytes_GET_SIZE(ctype));
     if (codec != NULL) {
         Py_INCREF(codec);
     }
-    else if (!PyErr_Occurred()) {
+    else {
         codec = PyObject_CallOneArg(gate->codec_of, ctype);
-        if (codec != NULL) {
-            if (PyDict_GET_SIZE(gate->codecs) >= 64)
-                PyDict_Clear(gate->codecs);
-            if (PyDict_SetItem(gate->codecs, ctype, codec) < 0)
-                Py_CLEAR(codec);
-        }
+        if (codec != NULL)
+            memo_put(gate->codecs, HTML, ctype, codec);
     }
     if (codec == NULL || codec == Py_None) {
         Py_DECREF(facts);
@@ -1554,6 +1554,27 @@ static PyTypeObject RelayType = {
     .tp_call = PyVectorcall_Call,
 };
 
+/* DONE: an awaitable that is done already (what the Relay answers for a held
+ * start). Awaiting it gives the same exhausted iterator every time. */
+static PyObject *exhausted;
+
+static PyObject *
+done_await(PyObject *self)
+{
+    return Py_NewRef(exhausted);
+}
+
+static PyAsyncMethods done_async = {.am_await = done_await};
+
+static PyTypeObject DoneType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "consent.core._speedups.Done",
+    .tp_basicsize = sizeof(PyObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An awaitable that is done already.",
+    .tp_as_async = &done_async,
+};
+
 static PyMethodDef methods[] = {
     {"read_request", (PyCFunction)(void (*)(void))read_request, METH_FASTCALL,
      "read_request(headers, gpc_enabled) -> (cookie, gpc, accept_language) or None"},
@@ -1627,7 +1648,15 @@ PyInit__speedups(void)
     empty_bytes = PyBytes_FromStringAndSize("", 0);
     if (empty_tuple == NULL || empty_bytes == NULL)
         return NULL;
-    if (PyType_Ready(&GateType) < 0 || PyType_Ready(&RelayType) < 0)
+    if (PyType_Ready(&GateType) < 0 || PyType_Ready(&RelayType) < 0 ||
+        PyType_Ready(&DoneType) < 0)
+        return NULL;
+    PyObject *nothing = PyTuple_New(0);
+    if (nothing == NULL)
+        return NULL;
+    exhausted = PyObject_GetIter(nothing);
+    Py_DECREF(nothing);
+    if (exhausted == NULL)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
@@ -1635,6 +1664,12 @@ PyInit__speedups(void)
     Py_INCREF(&GateType);
     if (PyModule_AddObject(m, "Gate", (PyObject *)&GateType) < 0) {
         Py_DECREF(&GateType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyObject *done = PyType_GenericAlloc(&DoneType, 0);
+    if (done == NULL || PyModule_AddObject(m, "DONE", done) < 0) {
+        Py_XDECREF(done);
         Py_DECREF(m);
         return NULL;
     }
