@@ -53,6 +53,8 @@ def _app(script: list[Message]) -> Any:
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         for message in script:
+            if message.get("type") == "raise":
+                raise RuntimeError("the app failed")
             copy = dict(message)
             if "headers" in copy:
                 copy["headers"] = list(copy["headers"])
@@ -291,6 +293,39 @@ async def test_a_non_dict_message_is_handled_as_a_mapping() -> None:
         body(b"ok"),
     ]
     await _compare(script)
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        [start(headers=[HTML_TYPE]), {"type": "raise"}],
+        [start(headers=[HTML_TYPE]), body(PAGE[:20], more=True), {"type": "raise"}],
+        [start(headers=[(b"content-type", b"text/plain"), *COOKIES]), {"type": "raise"}],
+        [start(10**30, headers=[HTML_TYPE]), body(PAGE)],
+    ],
+)
+async def test_an_app_that_fails_or_sends_a_huge_status_is_handled_alike(
+    script: list[Message],
+) -> None:
+    fast, slow = _pair(script)
+    cookie = _cookie(fast, ("analytics",))
+    assert cookie is not None
+    scope = make_scope("GET", "/", [(b"cookie", cookie)])
+    for _ in range(2):  # the second request takes the compiled path
+        outcomes = []
+        for mw in (fast, slow):
+            sent: list[Message] = []
+
+            async def send(message: Message, sent: list[Message] = sent) -> None:
+                sent.append(message)
+
+            try:
+                await mw(dict(scope), None, send)
+                error = None
+            except RuntimeError as exc:
+                error = str(exc)
+            outcomes.append((error, sent))
+        assert outcomes[0] == outcomes[1]
 
 
 async def test_a_message_without_type_raises_on_both() -> None:

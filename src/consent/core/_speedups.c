@@ -1242,8 +1242,9 @@ relay_hold(Relay *self, PyObject *message, PyObject *headers)
     PyObject *status = PyDict_GetItemWithError(message, str_status);
     if (status == NULL)
         return PyErr_Occurred() ? -1 : 0;
-    if (!PyLong_CheckExact(status) || PyLong_AsLong(status) != 200)
-        return PyErr_Occurred() ? -1 : 0;
+    int overflow = 0;
+    if (!PyLong_CheckExact(status) || PyLong_AsLongAndOverflow(status, &overflow) != 200)
+        return PyErr_Occurred() ? -1 : 0; /* any other status, however large: Python's */
     PyObject *trailers = PyDict_GetItemWithError(message, str_trailers);
     if (trailers != NULL)
         return PyErr_Occurred() ? -1 : 0;
