@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+import types
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -415,6 +416,12 @@ async def test_an_expired_reading_is_read_again_in_python() -> None:
             until,  # type: ignore[arg-type]
         )
         assert (fast._gate.begin(dict(scope), None) is not None) is fresh
+    # A reading of another type is read by its attributes.
+    reading = types.SimpleNamespace(state=rc.state, expire=(), valid_until=2.0**62)
+    fast.policy.readings[key] = reading  # type: ignore[assignment]
+    scope_copy = dict(scope)
+    assert fast._gate.begin(scope_copy, None) is not None
+    assert scope_copy["consent"] is rc.state
 
 
 async def test_a_relay_in_a_reference_cycle_is_collected() -> None:

@@ -1033,7 +1033,9 @@ gate_begin(Gate *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_INCREF(rc);
     PyObject *until = NULL, *now = NULL, *state = NULL, *expire = NULL;
-    until = PyObject_GetAttr(rc, str_valid_until);
+    /* A RequestConsent is a named tuple (state, expire, expired_names, valid_until). */
+    int plain = PyTuple_Check(rc) && PyTuple_GET_SIZE(rc) == 4;
+    until = plain ? Py_NewRef(PyTuple_GET_ITEM(rc, 3)) : PyObject_GetAttr(rc, str_valid_until);
     if (until == NULL)
         goto error;
     int stale;
@@ -1063,10 +1065,10 @@ gate_begin(Gate *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(got);
         Py_RETURN_NONE; /* expired: read again by the policy */
     }
-    state = PyObject_GetAttr(rc, str_state);
+    state = plain ? Py_NewRef(PyTuple_GET_ITEM(rc, 0)) : PyObject_GetAttr(rc, str_state);
     if (state == NULL)
         goto error;
-    expire = PyObject_GetAttr(rc, str_expire);
+    expire = plain ? Py_NewRef(PyTuple_GET_ITEM(rc, 1)) : PyObject_GetAttr(rc, str_expire);
     if (expire == NULL)
         goto error;
     int page = self->make != NULL;

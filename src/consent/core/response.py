@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from time import time as _time
 from types import ModuleType
+from typing import NamedTuple
 
 from ..config import ConsentConfig
 from ..signing import Signer
@@ -59,9 +60,11 @@ class Rule:
     domains: tuple[str | None, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class RequestConsent:
-    """The visitor's state, and deletions for refused cookies the browser sent."""
+class RequestConsent(NamedTuple):
+    """The visitor's state, and deletions for refused cookies the browser sent.
+
+    A named tuple: the compiled request path reads its fields by position.
+    """
 
     state: ConsentState
     #: ``Set-Cookie`` values expiring cookies the visitor has not granted.
