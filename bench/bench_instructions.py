@@ -34,7 +34,7 @@ SCENARIOS = {
 VARIANTS = ["bare", "noop", "basehttp", "consent"]
 
 
-def child(variant: str, scenario: str, n: int, made: int) -> None:
+def child(variant: str, scenario: str, n: int) -> None:
     sys.path.insert(0, HERE)
     import bench_middleware as b
 
@@ -63,22 +63,20 @@ def child(variant: str, scenario: str, n: int, made: int) -> None:
     )
 
     async def run() -> None:
-        for fresh in b.fresh_scopes(scope, 300):  # the same warm-up in every run
-            await app(fresh, b._receive, b._send)
-        # The same number of scopes made in every run, so that only the n
-        # requests differ between a run of 0 and a run of n.
-        scopes = b.fresh_scopes(scope, made)
+        for _ in range(300):  # the same warm-up in every run
+            await app(b.fresh_scope(scope), b._receive, b._send)
         # A collection of the whole heap costs millions of instructions and falls
-        # in one run and not in another: counted without the collector.
+        # in one run and not in another: counted without the collector. Making
+        # each request's scope is counted too, alike for every variant.
         gc.collect()
         gc.disable()
-        for fresh in scopes[:n]:
-            await app(fresh, b._receive, b._send)
+        for _ in range(n):
+            await app(b.fresh_scope(scope), b._receive, b._send)
 
     asyncio.run(run())
 
 
-def instructions(variant: str, scenario: str, n: int, made: int) -> int:
+def instructions(variant: str, scenario: str, n: int) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0")
     done = subprocess.run(
         [
@@ -91,7 +89,6 @@ def instructions(variant: str, scenario: str, n: int, made: int) -> int:
             variant,
             scenario,
             str(n),
-            str(made),
         ],
         capture_output=True,
         text=True,
@@ -116,13 +113,13 @@ def main() -> int:
     parser.add_argument(
         "--scenarios", nargs="*", default=list(SCENARIOS), help=f"any of {list(SCENARIOS)}"
     )
-    parser.add_argument("--child", nargs=4, metavar=("VARIANT", "SCENARIO", "N", "MADE"))
+    parser.add_argument("--child", nargs=3, metavar=("VARIANT", "SCENARIO", "N"))
     parser.add_argument(
         "--us-per-minstr", type=float, default=None, help="µs per million instructions"
     )
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], int(args.child[2]), int(args.child[3]))
+        child(args.child[0], args.child[1], int(args.child[2]))
         return 0
     print("| scenario | variant | instructions/request | overhead vs bare |")
     print("|---|---|---:|---:|")
@@ -133,8 +130,8 @@ def main() -> int:
                 continue
             # The two runs side by side: one per core on a two-core machine.
             with ThreadPoolExecutor(2) as pool:
-                first = pool.submit(instructions, variant, scenario, 0, args.n)
-                second = pool.submit(instructions, variant, scenario, args.n, args.n)
+                first = pool.submit(instructions, variant, scenario, 0)
+                second = pool.submit(instructions, variant, scenario, args.n)
                 base, full = first.result(), second.result()
             per[variant] = (full - base) / args.n
             extra = per[variant] - per["bare"]
