@@ -1193,8 +1193,10 @@ is_str(PyObject *value, PyObject *want)
     if (value == want)
         return 1;
     if (PyUnicode_CheckExact(value)) {
+#if PY_VERSION_HEX < 0x030C0000 /* a no-op, deprecated, since 3.12 */
         if (PyUnicode_READY(value) < 0)
             return -1;
+#endif
         Py_ssize_t n = PyUnicode_GET_LENGTH(value);
         int kind = PyUnicode_KIND(value);
         return n == PyUnicode_GET_LENGTH(want) && kind == PyUnicode_KIND(want) &&
