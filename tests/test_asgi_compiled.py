@@ -99,6 +99,13 @@ def _cookie(mw: ConsentMiddleware, granted: tuple[str, ...] | None) -> bytes | N
     return f"consent={mw.policy.codec.encode(state)}".encode()
 
 
+def _visitor(mw: ConsentMiddleware) -> dict[str, Any]:
+    """The scope of a GET / from a visitor who granted analytics."""
+    cookie = _cookie(mw, ("analytics",))
+    assert cookie is not None
+    return make_scope("GET", "/", [(b"cookie", cookie)])
+
+
 async def _compare(
     script: list[Message],
     *,
@@ -163,9 +170,7 @@ def anyio_backend() -> str:
 
 async def test_the_compiled_path_is_taken_for_a_usual_request() -> None:
     fast, _ = _pair([start(headers=[HTML_TYPE]), body(PAGE)])
-    cookie = _cookie(fast, ("analytics",))
-    assert cookie is not None
-    scope = make_scope("GET", "/", [(b"cookie", cookie)])
+    scope = _visitor(fast)
     relay = fast._gate.begin(dict(scope), None)
     assert relay is None  # not read yet: the Python code reads and caches it
     await _run(fast, scope)
@@ -309,9 +314,7 @@ async def test_an_app_that_fails_or_sends_a_huge_status_is_handled_alike(
     script: list[Message],
 ) -> None:
     fast, slow = _pair(script)
-    cookie = _cookie(fast, ("analytics",))
-    assert cookie is not None
-    scope = make_scope("GET", "/", [(b"cookie", cookie)])
+    scope = _visitor(fast)
     for _ in range(2):  # the second request takes the compiled path
         outcomes = []
         for mw in (fast, slow):
@@ -331,9 +334,7 @@ async def test_an_app_that_fails_or_sends_a_huge_status_is_handled_alike(
 
 async def test_a_message_without_type_raises_on_both() -> None:
     fast, slow = _pair([{"status": 200}])
-    cookie = _cookie(fast, ("analytics",))
-    assert cookie is not None
-    scope = make_scope("GET", "/", [(b"cookie", cookie)])
+    scope = _visitor(fast)
     for mw in (fast, slow, fast):
         with pytest.raises(KeyError):
             await _run(mw, scope)
@@ -397,9 +398,7 @@ def test_any_response_is_sent_alike(
 async def test_an_expired_reading_is_read_again_in_python() -> None:
     script = [start(headers=[(b"content-type", b"text/plain"), *COOKIES]), body(b"ok")]
     fast, _ = _pair(script)
-    cookie = _cookie(fast, ("analytics",))
-    assert cookie is not None
-    scope = make_scope("GET", "/", [(b"cookie", cookie)])
+    scope = _visitor(fast)
     await _run(fast, scope)
     ((key, rc),) = fast.policy.readings.items()
     fast.policy.readings[key] = response.RequestConsent(rc.state, rc.expire, rc.expired_names, 0.0)
@@ -438,9 +437,7 @@ async def test_a_relay_in_a_reference_cycle_is_collected() -> None:
         await send(body(b"ok"))
 
     mw = ConsentMiddleware(app, config=make_config())
-    cookie = _cookie(mw, ("analytics",))
-    assert cookie is not None
-    scope = make_scope("GET", "/", [(b"cookie", cookie)])
+    scope = _visitor(mw)
     await _run(mw, scope)  # read in Python
     gc.collect()
     freed.clear()
@@ -454,27 +451,39 @@ async def test_a_relay_in_a_reference_cycle_is_collected() -> None:
         gc.enable()
 
 
+def _gate(like: Any, **changes: Any) -> Any:
+    """A Gate of the same type as ``like``, made by hand: no readings, no page."""
+    arguments: dict[str, Any] = {
+        "tables": (),
+        "readings": {},
+        "readings_gpc": {},
+        "gpc": False,
+        "clock": None,
+        "skip": "",
+        "exclude": (),
+        "page": None,
+    }
+    return type(like)(**{**arguments, **changes})
+
+
 async def test_errors_in_the_compiled_path_propagate() -> None:
     fast, _ = _pair([start(headers=[(b"content-type", b"text/plain"), (b"set-cookie", b"new=1")])])
-    cookie = _cookie(fast, ("analytics",))
-    assert cookie is not None
-    scope = make_scope("GET", "/", [(b"cookie", cookie)])
+    scope = _visitor(fast)
     await _run(fast, scope)
 
     def broken(raw: bytes) -> str:
         raise RuntimeError("verdict failed")
 
     fast.policy._verdict = broken  # type: ignore[method-assign]
-    tables = list(fast.policy._fast_tables())
-    gate = type(fast._gate)(
+    tables = list(fast.policy._fast_tables(response.speedups))
+    gate = _gate(
+        fast._gate,
         tables=tuple(tables),
         readings=fast.policy.readings,
         readings_gpc=fast.policy.readings_gpc,
         gpc=True,
         clock=lambda: 0.0,
         skip="_.",
-        exclude=(),
-        page=None,
     )
     relay = gate.begin(dict(scope), None)
     assert relay is not None
@@ -490,35 +499,8 @@ async def test_errors_in_the_compiled_path_propagate() -> None:
     with pytest.raises(TypeError, match="__init__"):
         blank.begin({}, None)
     with pytest.raises(TypeError):
-        type(fast._gate)(
-            tables=(),
-            readings={},
-            readings_gpc={},
-            gpc=False,
-            clock=None,
-            skip="",
-            exclude=(),
-            page=None,
-        )
+        _gate(fast._gate)
     with pytest.raises(TypeError):
-        type(fast._gate)(
-            tables=tuple(tables),
-            readings={},
-            readings_gpc={},
-            gpc=False,
-            clock=None,
-            skip="",
-            exclude=(1,),
-            page=None,
-        )
+        _gate(fast._gate, tables=tuple(tables), exclude=(1,))
     with pytest.raises(TypeError):
-        type(fast._gate)(
-            tables=tuple(tables),
-            readings={},
-            readings_gpc={},
-            gpc=False,
-            clock=None,
-            skip="",
-            exclude=(),
-            page=(1, 2),
-        )
+        _gate(fast._gate, tables=tuple(tables), page=(1, 2))

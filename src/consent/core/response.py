@@ -178,7 +178,7 @@ class BlockedCookies:
         self._pending = []
         counts = self._counts
         limit = self._limit
-        # Counted in C; a site blocks few distinct names, so merging is cheap.
+        # Counter counts in C; a site blocks few distinct names, so merging is cheap.
         fresh = Counter(itertools.chain.from_iterable(pending))
         if len(counts) + len(fresh) <= limit:
             counts.update(fresh)
@@ -250,14 +250,9 @@ class CookiePolicy:
         self.fast_tables = tables
         self.fast_filter_head = functools.partial(module.filter_head, tables)
 
-    def _fast_tables(self, module: ModuleType | None = None) -> tuple[object, ...]:
-        """What the compiled ``filter_head`` reads: this policy's caches and callbacks.
-
-        ``module`` is the compiled module (default :data:`speedups`), whose memo
-        comes last.
-        """
-        module = module or speedups
-        assert module is not None, "the compiled twins are not built"
+    def _fast_tables(self, module: ModuleType) -> tuple[object, ...]:
+        """What the compiled ``filter_head`` reads: this policy's caches and callbacks,
+        and a memo from ``module`` (the compiled module)."""
         return (
             self._names,
             self._display,
