@@ -26,16 +26,28 @@ PAGE_20K = (
 )
 
 
-def report(title: str, samples: dict[str, list[float]], baseline: str) -> None:
-    """Print one markdown table; ``samples`` holds µs per request per round, interleaved."""
-    base = samples[baseline]
+def report(
+    title: str,
+    samples: dict[str, list[float]],
+    baseline: str,
+    against: dict[str, str] | None = None,
+) -> None:
+    """Print one markdown table; ``samples`` holds µs per request per round, interleaved.
+
+    Each variant is compared with ``baseline``, or with the variant ``against``
+    names for it: the bare app serving the same request (a visitor without a
+    cookie sends one header fewer, which the server and the app read too).
+    """
+    against = against or {}
     print(f"\n## {title}\n")
     print(
         f"| variant | median µs/request | overhead vs {baseline} (µs, median of rounds) | ratio |"
     )
     print("|---|---:|---:|---:|")
     for name, xs in samples.items():
+        base = samples[against.get(name, baseline)]
         med = statistics.median(xs)
         # The median of per-round differences: a slow round slows every variant alike.
         diff = statistics.median(a - b for a, b in zip(xs, base, strict=True))
-        print(f"| {name} | {med:.2f} | {diff:+.2f} | {med / statistics.median(base):.3f} |")
+        note = f" (vs {against[name]})" if name in against else ""
+        print(f"| {name}{note} | {med:.2f} | {diff:+.2f} | {med / statistics.median(base):.3f} |")

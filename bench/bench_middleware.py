@@ -179,6 +179,7 @@ def main() -> int:
         s = await measure(
             {
                 "bare Starlette": (bare, scope("/page", granted)),
+                "bare Starlette, visitor without cookies": (bare, scope("/page", None)),
                 "no-op pure ASGI wrapper": (noop, scope("/page", granted)),
                 "BaseHTTPMiddleware no-op": (basehttp, scope("/page", granted)),
                 "ConsentMiddleware (banner, undecided)": (consent, scope("/page", None)),
@@ -187,7 +188,14 @@ def main() -> int:
             args.rounds,
             max(args.n // 4, 200),
         )
-        report("20 KB HTML page", s, "bare Starlette")
+        report(
+            "20 KB HTML page",
+            s,
+            "bare Starlette",
+            against={
+                "ConsentMiddleware (banner, undecided)": "bare Starlette, visitor without cookies"
+            },
+        )
 
     asyncio.run(run())
     print(f"\nPython {sys.version.split()[0]}, rounds={args.rounds}, n={args.n}")

@@ -158,6 +158,7 @@ def main() -> int:
     s = measure(
         {
             "bare Flask": (bare, environ("/page", granted)),
+            "bare Flask, visitor without cookies": (bare, environ("/page", None)),
             "no-op WSGI wrapper": (noop, environ("/page", granted)),
             "ConsentWSGIMiddleware (banner, undecided)": (consent, environ("/page", None)),
             "ConsentWSGIMiddleware (settings control, decided)": (
@@ -168,7 +169,14 @@ def main() -> int:
         args.rounds,
         max(args.n // 4, 200),
     )
-    report("20 KB HTML page", s, "bare Flask")
+    report(
+        "20 KB HTML page",
+        s,
+        "bare Flask",
+        against={
+            "ConsentWSGIMiddleware (banner, undecided)": "bare Flask, visitor without cookies"
+        },
+    )
     print(f"\nPython {sys.version.split()[0]}, rounds={args.rounds}, n={args.n}")
     return 0
 

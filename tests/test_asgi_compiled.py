@@ -395,6 +395,79 @@ def test_any_response_is_sent_alike(
     )
 
 
+Visit = tuple[tuple[str, ...] | None, bytes | None, str, bytes, bytes, bool]
+
+
+async def _serve_alike(sequence: list[Visit]) -> None:
+    """Serve ``sequence`` twice through one compiled and one Python middleware:
+    (granted, Accept-Language, path, Content-Type, query, mounted) per page. The
+    app may move the scope below a root_path, as a Starlette Mount does."""
+    ctype, mounted = [b""], [False]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if mounted[0]:
+            scope["root_path"] = "/shop"
+        await send(start(headers=[(b"content-type", ctype[0])]))
+        await send(body(PAGE))
+
+    fast = ConsentMiddleware(app, config=make_config())
+    slow = ConsentMiddleware(app, config=make_config())
+    slow._gate = None
+    cookies: dict[tuple[str, ...] | None, bytes | None] = {}  # one visitor per state
+    for granted, language, path, content_type, query, mount in sequence * 2:
+        ctype[0], mounted[0] = content_type, mount
+        headers = [(b"accept-language", language)] if language else []
+        cookie = cookies.setdefault(granted, _cookie(fast, granted))
+        if cookie:
+            headers.append((b"cookie", cookie))
+        scope = make_scope("GET", path, headers, query=query)
+        assert await _run(fast, scope) == await _run(slow, scope)
+
+
+BASE: Visit = (None, b"fr", "/", b"text/html; charset=utf-8", b"", False)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        (("analytics",), *BASE[1:]),  # another visitor state
+        (None, b"de", *BASE[2:]),  # another language
+        (None, None, *BASE[2:]),  # no Accept-Language
+        (*BASE[:2], "/a", *BASE[3:]),  # another path: the banner's return URL
+        (*BASE[:3], b"text/html; charset=latin-1", *BASE[4:]),  # another charset
+        (*BASE[:4], b"lang=de", False),  # a query
+        (*BASE[:5], True),  # below a root_path
+    ],
+)
+async def test_a_page_unlike_the_last_gets_its_own_snippets(other: Visit) -> None:
+    """The compiled path remembers the last page's snippets: a page that differs
+    from it in any input of the snippets must not get them."""
+    await _serve_alike([BASE, other, BASE, other])
+
+
+async def test_a_decided_visitor_gets_the_same_snippets_on_any_path() -> None:
+    decided: Visit = (("analytics",), *BASE[1:])
+    await _serve_alike([decided, (("analytics",), b"fr", "/a", *BASE[3:]), decided])
+
+
+visits = st.tuples(
+    st.sampled_from([None, (), ("analytics",), ("marketing", "preferences")]),
+    st.sampled_from([None, b"fr", b"de-DE,de;q=0.9", b"fr"]),
+    st.sampled_from(["/", "/a", "/b"]),
+    st.sampled_from([b"text/html; charset=utf-8", b"text/html", b"text/html; charset=latin-1"]),
+    st.sampled_from([b"", b"lang=de"]),
+    st.booleans(),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sequence=st.lists(visits, min_size=2, max_size=12))
+def test_pages_in_any_order_get_their_own_snippets(sequence: list[Visit]) -> None:
+    import anyio
+
+    anyio.run(_serve_alike, sequence)
+
+
 async def test_an_expired_reading_is_read_again_in_python() -> None:
     script = [start(headers=[(b"content-type", b"text/plain"), *COOKIES]), body(b"ok")]
     fast, _ = _pair(script)

@@ -152,7 +152,7 @@ class ConsentMiddleware(Shell):
                 if relay is not None:
                     await self.app(scope, receive, relay)
                     return
-            # Inlined rather than methods of their own: this is the hot path.
+            # The request is read inline: this is the hot path of a pure-Python build.
             got = _read_request(scope["headers"], self._gpc)
             if got is None:
                 got = read_request(scope["headers"], self._gpc)
@@ -170,37 +170,44 @@ class ConsentMiddleware(Shell):
                 if sub is not None:
                     await self._serve_endpoint(scope, receive, send, sub, rc.state)
                     return
-            responder: _Responder | None = None
-
-            def send_wrapper(message: Message) -> Awaitable[None]:
-                # Not a coroutine function: most responses need nothing changed, and
-                # then the inner send's own awaitable is handed back as it is. A
-                # _Responder is built only for a page that may get the banner.
-                nonlocal responder
-                if responder is not None:
-                    return responder.send(message)
-                if message["type"] == "http.response.start":
-                    original = message.get("headers", ())
-                    # Blocked names are counted by the policy (self.blocked).
-                    headers, _, html = self._filter_head(original, rc.state, rc.expire)
-                    if (
-                        html
-                        and self._inject
-                        and not (self._exclude and path.startswith(self._exclude))
-                    ):
-                        responder = _Responder(self, scope, rc, send, path, language)
-                        return responder.start(message, headers)
-                    if headers is not original:
-                        return send({**message, "headers": headers})
-                return send(message)
-
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive, self._send_wrapper(scope, send, rc, path, language))
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+    def _send_wrapper(
+        self, scope: Scope, send: Send, rc: RequestConsent, path: str, language: bytes | None
+    ) -> Send:
+        """The send wrapper of one request, on the Python path.
+
+        A function of its own, not a closure inside ``__call__``: the variables a
+        closure reads are cells, which Python makes on every call of the function
+        that holds them, so ``__call__`` would pay for them on the compiled path too.
+        """
+        responder: _Responder | None = None
+
+        def send_wrapper(message: Message) -> Awaitable[None]:
+            # Not a coroutine function: most responses need nothing changed, and
+            # then the inner send's own awaitable is handed back as it is. A
+            # _Responder is built only for a page that may get the banner.
+            nonlocal responder
+            if responder is not None:
+                return responder.send(message)
+            if message["type"] == "http.response.start":
+                original = message.get("headers", ())
+                # Blocked names are counted by the policy (self.blocked).
+                headers, _, html = self._filter_head(original, rc.state, rc.expire)
+                if html and self._inject and not (self._exclude and path.startswith(self._exclude)):
+                    responder = _Responder(self, scope, rc, send, path, language)
+                    return responder.start(message, headers)
+                if headers is not original:
+                    return send({**message, "headers": headers})
+            return send(message)
+
+        return send_wrapper
 
     def _read(self, scope: Scope) -> RequestConsent:
         cookie, gpc, _ = read_request(scope["headers"], self._gpc)

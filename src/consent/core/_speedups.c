@@ -46,21 +46,16 @@ is_space(char c)
  * Sec-GPC header says exactly "1", and the last Accept-Language header (or
  * None). None when an item is not a 2-tuple of bytes.
  */
-static PyObject *
-read_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* read_request's work: 1 with *cookie (a new reference), *gpc_out and
+ * *language (borrowed from the headers, or Py_None) set; 0 for the Python
+ * twin's input; -1 on an error. */
+static int
+read_request_impl(PyObject *headers, int gpc_enabled, PyObject **cookie_out, int *gpc_out,
+                  PyObject **language_out)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "read_request(headers, gpc_enabled)");
-        return NULL;
-    }
-    PyObject *seq = PySequence_Fast(args[0], "headers must be a sequence");
+    PyObject *seq = PySequence_Fast(headers, "headers must be a sequence");
     if (seq == NULL)
-        return NULL;
-    int gpc_enabled = PyObject_IsTrue(args[1]);
-    if (gpc_enabled < 0) {
-        Py_DECREF(seq);
-        return NULL;
-    }
+        return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
     PyObject *cookie = NULL; /* the one Cookie header, borrowed, while there is one */
@@ -114,39 +109,50 @@ read_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
     }
     PyObject *value = joined != NULL ? joined : cookie;
-    if (value == NULL) {
-        value = PyBytes_FromStringAndSize("", 0);
-        if (value == NULL) {
-            Py_DECREF(seq);
-            return NULL;
-        }
-    }
-    else if (joined == NULL) {
+    if (value == NULL)
+        value = Py_NewRef(empty_bytes);
+    else if (joined == NULL)
         Py_INCREF(value);
-    }
-    PyObject *result = PyTuple_New(3);
-    if (result == NULL) {
-        Py_DECREF(value);
-        Py_DECREF(seq);
-        return NULL;
-    }
-    PyTuple_SET_ITEM(result, 0, value);
-    PyObject *flag = gpc ? Py_True : Py_False;
-    Py_INCREF(flag);
-    PyTuple_SET_ITEM(result, 1, flag);
-    Py_INCREF(language);
-    PyTuple_SET_ITEM(result, 2, language);
     Py_DECREF(seq);
-    return result;
+    *cookie_out = value;
+    *gpc_out = gpc;
+    *language_out = language; /* borrowed: the headers hold it */
+    return 1;
 
 fallback:
     Py_XDECREF(joined);
     Py_DECREF(seq);
-    Py_RETURN_NONE;
+    return 0;
 error:
     Py_XDECREF(joined);
     Py_DECREF(seq);
-    return NULL;
+    return -1;
+}
+
+static PyObject *
+read_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "read_request(headers, gpc_enabled)");
+        return NULL;
+    }
+    int gpc_enabled = PyObject_IsTrue(args[1]);
+    if (gpc_enabled < 0)
+        return NULL;
+    PyObject *cookie, *language;
+    int gpc;
+    int got = read_request_impl(args[0], gpc_enabled, &cookie, &gpc, &language);
+    if (got <= 0)
+        return got < 0 ? NULL : Py_NewRef(Py_None);
+    PyObject *result = PyTuple_New(3);
+    if (result == NULL) {
+        Py_DECREF(cookie);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(result, 0, cookie);
+    PyTuple_SET_ITEM(result, 1, Py_NewRef(gpc ? Py_True : Py_False));
+    PyTuple_SET_ITEM(result, 2, Py_NewRef(language));
+    return result;
 }
 
 /* Counts one blocked name into `counts` (a dict), as BlockedCookies does: at
@@ -847,6 +853,11 @@ typedef struct {
     PyObject *window;   /* int */
     PyObject *memo;     /* PageSnippets' memo, dict: read for the usual key, else snippets() */
     Slot codecs[HTML];  /* Content-Type value -> codec_of(value), as the memo keeps them */
+    /* The last page's snippets and what they were made for: the same visitor
+     * reading (the state object itself: a frozen ConsentState), language, codec,
+     * and path unless the visitor has decided (their snippet has no return URL).
+     * Asked first, before the memo's tuple key is built. */
+    PyObject *last_state, *last_language, *last_codec, *last_path, *last_snippets;
 } Gate;
 
 enum { FILTER, HOLDING, PASS };
@@ -883,6 +894,11 @@ gate_traverse(Gate *self, visitproc visit, void *arg)
     Py_VISIT(self->nothing);
     Py_VISIT(self->window);
     Py_VISIT(self->memo);
+    Py_VISIT(self->last_state);
+    Py_VISIT(self->last_language);
+    Py_VISIT(self->last_codec);
+    Py_VISIT(self->last_path);
+    Py_VISIT(self->last_snippets);
     return 0;
 }
 
@@ -905,6 +921,11 @@ gate_clear(Gate *self)
     Py_CLEAR(self->nothing);
     Py_CLEAR(self->window);
     Py_CLEAR(self->memo);
+    Py_CLEAR(self->last_state);
+    Py_CLEAR(self->last_language);
+    Py_CLEAR(self->last_codec);
+    Py_CLEAR(self->last_path);
+    Py_CLEAR(self->last_snippets);
     for (Py_ssize_t i = 0; i < HTML; i++) {
         Py_CLEAR(self->codecs[i].key);
         Py_CLEAR(self->codecs[i].value);
@@ -1018,15 +1039,16 @@ gate_begin(Gate *self, PyObject *const *args, Py_ssize_t nargs)
         if (PyUnicode_FindChar(self->skip, second, 0, PyUnicode_GET_LENGTH(self->skip), 1) != -1)
             Py_RETURN_NONE; /* maybe the endpoint */
     }
-    PyObject *rr_args[2] = {headers, self->gpc};
-    PyObject *got = read_request(NULL, rr_args, 2);
-    if (got == NULL || got == Py_None)
-        return got;
-    PyObject *cookie = PyTuple_GET_ITEM(got, 0);
-    PyObject *cache = PyTuple_GET_ITEM(got, 1) == Py_True ? self->readings_gpc : self->readings;
-    PyObject *rc = PyDict_GetItemWithError(cache, cookie); /* borrowed */
+    PyObject *cookie, *language;
+    int gpc;
+    int read = read_request_impl(headers, self->gpc == Py_True, &cookie, &gpc, &language);
+    if (read <= 0)
+        return read < 0 ? NULL : Py_NewRef(Py_None);
+    Py_INCREF(language); /* borrowed from the headers until now */
+    PyObject *rc = PyDict_GetItemWithError(gpc ? self->readings_gpc : self->readings, cookie);
+    Py_DECREF(cookie);
     if (rc == NULL) {
-        Py_DECREF(got);
+        Py_DECREF(language);
         if (PyErr_Occurred())
             return NULL;
         Py_RETURN_NONE; /* read and verified by the policy, in Python */
@@ -1062,7 +1084,7 @@ gate_begin(Gate *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(until);
         Py_XDECREF(now);
         Py_DECREF(rc);
-        Py_DECREF(got);
+        Py_DECREF(language);
         Py_RETURN_NONE; /* expired: read again by the policy */
     }
     state = plain ? Py_NewRef(PyTuple_GET_ITEM(rc, 0)) : PyObject_GetAttr(rc, str_state);
@@ -1093,7 +1115,7 @@ gate_begin(Gate *self, PyObject *const *args, Py_ssize_t nargs)
     relay->expire = expire;
     relay->scope = Py_NewRef(scope);
     relay->path = Py_NewRef(path);
-    relay->language = Py_NewRef(PyTuple_GET_ITEM(got, 2));
+    relay->language = language; /* the reference taken above */
     relay->page = page;
     relay->phase = FILTER;
     relay->held = relay->held_headers = relay->codec = relay->edits = NULL;
@@ -1101,7 +1123,6 @@ gate_begin(Gate *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject_GC_Track(relay);
     Py_DECREF(until);
     Py_XDECREF(now);
-    Py_DECREF(got);
     return (PyObject *)relay;
 
 error:
@@ -1110,7 +1131,7 @@ error:
     Py_XDECREF(state);
     Py_XDECREF(expire);
     Py_DECREF(rc);
-    Py_DECREF(got);
+    Py_DECREF(language);
     return NULL;
 }
 
@@ -1334,6 +1355,21 @@ has_bom(PyObject *body)
                       (n >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0xfe && b[3] == 0xff));
 }
 
+/* Whether a and b are the same for a snippet: the same object, both None, or
+ * equal str or bytes. -1 on an error. */
+static int
+same_object(PyObject *a, PyObject *b)
+{
+    if (a == b)
+        return 1;
+    if (PyBytes_CheckExact(a) && PyBytes_CheckExact(b))
+        return PyBytes_GET_SIZE(a) == PyBytes_GET_SIZE(b) &&
+               memcmp(PyBytes_AS_STRING(a), PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(a)) == 0;
+    if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b))
+        return PyUnicode_Compare(a, b) == 0 ? 1 : (PyErr_Occurred() ? -1 : 0);
+    return 0;
+}
+
 /* The message after a held page start: the whole page in one body message gets
  * the snippets here; anything else goes to the Python _Responder. */
 static PyObject *
@@ -1375,8 +1411,22 @@ relay_page(Relay *self, PyObject *message)
         query = empty_bytes;
     if (root == NULL)
         root = str_empty;
-    PyObject *snippets = NULL;
-    if (PyBytes_CheckExact(query) && PyBytes_GET_SIZE(query) == 0) {
+    PyObject *snippets = NULL, *remember_path = NULL;
+    int remember = 0; /* whether these snippets become the last page's */
+    int usual = PyBytes_CheckExact(query) && PyBytes_GET_SIZE(query) == 0 &&
+                PyUnicode_CheckExact(root) && PyUnicode_GET_LENGTH(root) == 0;
+    if (usual && gate->last_snippets != NULL && self->state == gate->last_state) {
+        int same = same_object(self->language, gate->last_language);
+        if (same > 0)
+            same = same_object(self->codec, gate->last_codec);
+        if (same > 0 && gate->last_path != NULL)
+            same = same_object(self->path, gate->last_path);
+        if (same < 0)
+            return NULL;
+        if (same)
+            snippets = Py_NewRef(gate->last_snippets);
+    }
+    if (snippets == NULL && usual) {
         /* PageSnippets.get's memo key, for a page without a query or nonce:
          * (accept_language, root_path, None if decided else path, query,
          *  decided, granted, gpc, charset). A miss asks get(), which keeps the memo. */
@@ -1387,6 +1437,7 @@ relay_page(Relay *self, PyObject *message)
         if (gpc != NULL)
             key = PyTuple_Pack(8, self->language, root, decided == Py_True ? Py_None : self->path,
                                query, decided, granted, gpc, self->codec);
+        PyObject *path = decided == Py_True ? NULL : self->path;
         Py_XDECREF(decided);
         Py_XDECREF(granted);
         Py_XDECREF(gpc);
@@ -1394,9 +1445,20 @@ relay_page(Relay *self, PyObject *message)
             return NULL;
         snippets = PyDict_GetItemWithError(gate->memo, key);
         Py_DECREF(key);
-        if (snippets == NULL && PyErr_Occurred())
-            return NULL;
-        Py_XINCREF(snippets);
+        if (snippets == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            PyObject *s_args[7] = {self->state, self->codec, Py_None, self->language, query, root,
+                                   self->path};
+            snippets = PyObject_Vectorcall(gate->snippets, s_args, 7, NULL);
+            if (snippets == NULL)
+                return NULL;
+        }
+        else {
+            Py_INCREF(snippets);
+        }
+        remember = 1;
+        remember_path = path;
     }
     if (snippets == NULL) {
         PyObject *s_args[7] = {self->state, self->codec, Py_None, self->language, query, root,
@@ -1411,6 +1473,13 @@ relay_page(Relay *self, PyObject *message)
         !PyBytes_CheckExact(PyTuple_GET_ITEM(snippets, 1))) {
         PyErr_SetString(PyExc_TypeError, "the snippets must be a (head, body) tuple of bytes");
         goto done;
+    }
+    if (remember) {
+        Py_XSETREF(gate->last_state, Py_NewRef(self->state));
+        Py_XSETREF(gate->last_language, Py_NewRef(self->language));
+        Py_XSETREF(gate->last_codec, Py_NewRef(self->codec));
+        Py_XSETREF(gate->last_path, Py_XNewRef(remember_path));
+        Py_XSETREF(gate->last_snippets, Py_NewRef(snippets));
     }
     PyObject *head = PyTuple_GET_ITEM(snippets, 0), *snippet = PyTuple_GET_ITEM(snippets, 1);
     added = PyLong_FromSsize_t(PyBytes_GET_SIZE(head) + PyBytes_GET_SIZE(snippet));
