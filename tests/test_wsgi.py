@@ -249,6 +249,60 @@ def test_generator_app_yielding_empty_chunks_first() -> None:
     assert b"data-consent-banner" in r.body
 
 
+def _generator_app(chunks: list[bytes], length: str | None) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        headers = [("Content-Type", "text/html")]
+        if length is not None:
+            headers.append(("Content-Length", length))
+        start_response("200 OK", headers)
+        yield from chunks
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("chunks", "length"),
+    [
+        ([HTML], str(len(HTML))),  # Flask's and Django's usual page
+        ([HTML, b""], str(len(HTML))),
+        ([HTML[:40], HTML[40:]], str(len(HTML))),  # streamed
+        ([HTML], f" {len(HTML)} "),  # an unusual spelling: streamed
+        ([HTML], None),
+    ],
+)
+def test_a_page_handed_over_as_an_iterator_gets_what_a_list_gets(
+    chunks: list[bytes], length: str | None
+) -> None:
+    as_list = serve(mw(returning([HTML], headers=[("Content-Length", str(len(HTML)))])))
+    r = serve(mw(_generator_app(chunks, length)))
+    assert r.body == as_list.body
+    assert r.body.count(b"data-consent-banner") == 1
+    if length is not None:
+        assert r.header("content-length") == str(len(r.body))
+
+
+def test_a_whole_first_chunk_takes_the_snippets_in_one_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import consent.wsgi
+
+    def no_streaming(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the streaming injector was used for a whole page")
+
+    monkeypatch.setattr(consent.wsgi, "HTMLInjector", no_streaming)
+    r = serve(mw(_generator_app([HTML], str(len(HTML)))))
+    assert r.body.count(b"data-consent-banner") == 1
+    with pytest.raises(AssertionError, match="streaming injector"):
+        serve(mw(_generator_app([HTML[:40], HTML[40:]], str(len(HTML)))))
+
+
+def test_bytes_beyond_the_apps_own_content_length_pass_unchanged() -> None:
+    app = _generator_app([HTML, b"<!-- more -->"], str(len(HTML)))
+    chunks = list(mw(app)(environ(), lambda status, headers, exc_info=None: None))
+    assert chunks[0].count(b"data-consent-banner") == 1
+    assert chunks[1:] == [b"<!-- more -->"]
+
+
 def test_a_stream_is_not_held_back() -> None:
     seen: list[bytes] = []
 

@@ -298,13 +298,33 @@ class _Responder:
         if self.pending is not None:
             if not chunk:
                 return None
+            whole = self._is_whole(chunk)
             snippets = self._flush_start(chunk)
             if snippets is not None:
                 head, body = snippets
+                if whole:
+                    # The usual page, handed over as an iterator (Flask, Django):
+                    # its first chunk is all its Content-Length announced, so the
+                    # snippets are placed in one step, as for a one-item list.
+                    return inject_page(chunk, body, head, self.mw._window)
                 self.injector = HTMLInjector(body, head=head, window=self.mw._window)
         if self.injector is not None:
             return self.injector.feed(chunk)
         return chunk
+
+    def _is_whole(self, chunk: bytes) -> bool:
+        """Whether ``chunk`` is the whole body the deferred start's Content-Length announces.
+
+        Anything the app sends after it would go beyond its own Content-Length; it is
+        passed on unchanged, as the app sent it.
+        """
+        assert self.pending is not None
+        _, headers, plan, _ = self.pending
+        edits = plan[2]
+        if edits is None or edits[0] < 0:
+            return False
+        declared = headers[edits[0]][1]
+        return declared.isdigit() and int(declared) == len(chunk)
 
     def last(self, chunk: bytes) -> bytes:
         """The body's one and only chunk: the snippets placed in a single step."""
