@@ -120,10 +120,14 @@ class ConsentWSGIMiddleware(Shell):
     # -- requests ----------------------------------------------------------------------
     def _read(self, environ: dict[str, Any]) -> RequestConsent:
         cookie = environ.get("HTTP_COOKIE")
-        gpc_header: str = environ.get("HTTP_SEC_GPC") or ""
+        gpc_header: str | None = environ.get("HTTP_SEC_GPC")
         # A server joins repeated headers with commas: any "1" among them counts.
-        gpc = self.config.gpc and "1" in (v.strip() for v in gpc_header.split(","))
-        rc = self.policy.read([cookie.encode("latin-1", "replace")] if cookie else [], gpc)
+        gpc = (
+            gpc_header is not None
+            and self.config.gpc
+            and "1" in (v.strip() for v in gpc_header.split(","))
+        )
+        rc = self.policy.read_header(cookie.encode("latin-1", "replace") if cookie else b"", gpc)
         environ["consent"] = rc.state
         return rc
 
@@ -213,6 +217,19 @@ def _respond(start_response: StartResponse, response: EndpointResponse, method: 
 class _Responder:
     """One response on its way out of the WSGI app."""
 
+    __slots__ = (
+        "environ",
+        "inject",
+        "injector",
+        "mw",
+        "passthrough",
+        "pending",
+        "rc",
+        "real_start",
+        "started",
+        "write",
+    )
+
     def __init__(
         self,
         mw: ConsentWSGIMiddleware,
@@ -259,7 +276,7 @@ class _Responder:
             self.injector = None
             self.write = self.real_start(status, _str_headers(filtered), exc_info)
             return self.write
-        method = self.environ.get("REQUEST_METHOD", "GET").upper()
+        method: str = self.environ.get("REQUEST_METHOD", "GET")
         code = int(status.split(" ", 1)[0]) if status[:3].isdigit() else 0
         plan = plan_page(method, code, filtered) if self.inject else None
         if plan is not None:
@@ -346,14 +363,14 @@ class _Responder:
 
     def _snippets(self, plan: tuple[str, str | None, Edits]) -> tuple[bytes, bytes]:
         env = self.environ
-        return self.mw.snippets.get(
+        return self.mw.snippets.get(  # by position: a keyword call costs more per page
             self.rc.state,
-            charset=plan[0],
-            nonce=plan[1],
-            accept_language=env.get("HTTP_ACCEPT_LANGUAGE"),
-            query=env.get("QUERY_STRING", ""),
-            root_path=env.get("SCRIPT_NAME", ""),
-            path=env.get("PATH_INFO", ""),
+            plan[0],  # charset
+            plan[1],  # nonce
+            env.get("HTTP_ACCEPT_LANGUAGE"),
+            env.get("QUERY_STRING", ""),
+            env.get("SCRIPT_NAME", ""),
+            env.get("PATH_INFO", ""),
         )
 
 
