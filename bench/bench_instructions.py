@@ -10,6 +10,8 @@ same setup and warm-up with 0 and with N requests; the difference divided by N i
 the cost of one request. The overhead is then also given in microseconds at the
 speed this machine showed for bare Starlette in the timed benchmark
 (``bench/bench_middleware.py``), so both views can be compared.
+
+``--wsgi`` counts the WSGI twin around Flask instead (``bench/bench_wsgi.py``'s apps).
 """
 
 from __future__ import annotations
@@ -76,7 +78,31 @@ def child(variant: str, scenario: str, n: int) -> None:
     asyncio.run(run())
 
 
-def instructions(variant: str, scenario: str, n: int) -> int:
+def wsgi_child(variant: str, scenario: str, n: int) -> None:
+    """The same for the WSGI twin around Flask (``--wsgi``)."""
+    sys.path.insert(0, HERE)
+    import bench_wsgi as w
+
+    from consent.wsgi import ConsentWSGIMiddleware
+
+    consent = ConsentWSGIMiddleware(w.flask_app(), config=w.CONFIG)
+    apps: dict[str, Any] = {
+        "bare": w.flask_app(),
+        "noop": w.NoopMiddleware(w.flask_app()),
+        "consent": consent,
+    }
+    path, decided = SCENARIOS[scenario]
+    environ = w.environ(
+        path, w.consent_cookie(consent, "analytics", "preferences") if decided else None
+    )
+    w.per_call_us(apps[variant], environ, 300)  # the same warm-up in every run
+    gc.collect()
+    gc.disable()
+    if n:
+        w.per_call_us(apps[variant], environ, n)
+
+
+def instructions(variant: str, scenario: str, n: int, wsgi: bool = False) -> int:
     env = dict(os.environ, PYTHONHASHSEED="0")
     done = subprocess.run(
         [
@@ -89,6 +115,7 @@ def instructions(variant: str, scenario: str, n: int) -> int:
             variant,
             scenario,
             str(n),
+            *(["--wsgi"] if wsgi else []),
         ],
         capture_output=True,
         text=True,
@@ -115,11 +142,17 @@ def main() -> int:
     )
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "SCENARIO", "N"))
     parser.add_argument(
+        "--wsgi",
+        action="store_true",
+        help="count ConsentWSGIMiddleware around Flask (variants bare, noop, consent)",
+    )
+    parser.add_argument(
         "--us-per-minstr", type=float, default=None, help="µs per million instructions"
     )
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], int(args.child[2]))
+        run = wsgi_child if args.wsgi else child
+        run(args.child[0], args.child[1], int(args.child[2]))
         return 0
     print("| scenario | variant | instructions/request | overhead vs bare |")
     print("|---|---|---:|---:|")
@@ -130,8 +163,8 @@ def main() -> int:
                 continue
             # The two runs side by side: one per core on a two-core machine.
             with ThreadPoolExecutor(2) as pool:
-                first = pool.submit(instructions, variant, scenario, 0)
-                second = pool.submit(instructions, variant, scenario, args.n)
+                first = pool.submit(instructions, variant, scenario, 0, args.wsgi)
+                second = pool.submit(instructions, variant, scenario, args.n, args.wsgi)
                 base, full = first.result(), second.result()
             per[variant] = (full - base) / args.n
             extra = per[variant] - per["bare"]
