@@ -207,6 +207,34 @@ def test_compiled_filter_head_raises_what_a_callback_raises(compiled: ModuleType
         compiled.filter_head()
 
 
+def test_compiled_filter_head_survives_its_memo_changing_under_a_callback(
+    compiled: ModuleType,
+) -> None:
+    """A callback may run Python code, and under a threaded WSGI server another
+    thread may then fill the memo slot the filter is reading: the filter holds
+    what it reads. Here the deletion callback itself refills every name slot;
+    under ``PYTHONMALLOC=debug`` a borrowed, freed entry would be read as garbage."""
+    p = _policy("block")
+    tables = list(p._fast_tables(compiled))
+    state = p.undecided
+    others = [(b"set-cookie", b"other%d=1; Path=/" % i) for i in range(4 * 256)]
+
+    inside = [False]
+
+    def deletes(value: bytes) -> bool:
+        if not inside[0]:
+            inside[0] = True
+            compiled.filter_head(tuple(tables), others, state)  # replaces every name slot
+            inside[0] = False
+        return bool(p._deletes(value))
+
+    tables[3] = deletes
+    for round_ in range(3):
+        headers = [(b"set-cookie", b"_ga=%d; Max-Age=%d" % (round_, 1000 + round_))]
+        out, blocked, _ = compiled.filter_head(tuple(tables), headers, state)
+        assert out == [] and blocked == ["_ga"]
+
+
 request_headers = st.lists(
     st.one_of(
         st.tuples(

@@ -334,6 +334,7 @@ filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked)
         goto fallback_only;
     }
     PyObject *granted = NULL, *out = NULL, *blocked = NULL, *html = NULL;
+    PyObject *entry = NULL; /* the Set-Cookie name's (verdict, name for reports) */
     PyObject *ctype = NULL; /* borrowed from snap */
     Py_ssize_t n = PyTuple_GET_SIZE(snap);
     PyObject **items = &PyTuple_GET_ITEM(snap, 0);
@@ -355,6 +356,7 @@ filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked)
         }
     }
     for (Py_ssize_t i = 0; i < n; i++) {
+        Py_CLEAR(entry);
         PyObject *item = items[i];
         PyObject *k = PyTuple_GET_ITEM(item, 0);
         PyObject *v = PyTuple_GET_ITEM(item, 1);
@@ -367,7 +369,9 @@ filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked)
             Py_ssize_t rn = eq == NULL ? vn : (Py_ssize_t)(eq - vs);
             /* (verdict, name for reports) for the name as sent: from the memo,
              * else from the policy's caches (verdict() fills both on a miss). */
-            PyObject *entry = memo_get(memo->names, NAMES, vs, rn); /* borrowed */
+            /* Held while it is used: a deletion check below may run Python code,
+             * during which another thread can replace this memo slot. */
+            entry = Py_XNewRef(memo_get(memo->names, NAMES, vs, rn));
             if (entry == NULL) {
                 PyObject *raw = rn == vn ? Py_NewRef(v) : PyBytes_FromStringAndSize(vs, rn);
                 if (raw == NULL)
@@ -388,12 +392,10 @@ filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked)
                 entry = PyTuple_Pack(2, verdict, name);
                 Py_DECREF(verdict);
                 if (entry == NULL || memo_put(memo->names, NAMES, raw, entry) < 0) {
-                    Py_XDECREF(entry);
                     Py_DECREF(raw);
                     goto error;
                 }
                 Py_DECREF(raw);
-                Py_DECREF(entry); /* the memo holds it */
             }
             PyObject *verdict = PyTuple_GET_ITEM(entry, 0);
             int keep = verdict == always;
@@ -457,6 +459,7 @@ filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked)
         if (out != NULL && PyList_Append(out, item) < 0)
             goto error;
     }
+    Py_CLEAR(entry);
     if (expire != NULL) {
         Py_ssize_t en = PyObject_Length(expire);
         if (en < 0)
@@ -536,6 +539,7 @@ filter_head_impl(PyObject *const *args, Py_ssize_t nargs, int want_blocked)
 
 error:
     Py_DECREF(snap);
+    Py_XDECREF(entry);
     Py_XDECREF(granted);
     Py_XDECREF(out);
     Py_XDECREF(blocked);
