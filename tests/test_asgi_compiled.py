@@ -539,6 +539,62 @@ def _gate(like: Any, **changes: Any) -> Any:
     return type(like)(**{**arguments, **changes})
 
 
+_SCOPE_CHANGING_CLOCK = """
+import asyncio, sys
+sys.path.insert(0, {root!r})
+from tests.test_asgi_compiled import PAGE, start, body
+from tests.conftest import make_config
+from tests.harness import make_scope
+from consent import ConsentMiddleware
+
+async def app(scope, receive, send):
+    await send(start(headers=[(b"content-type", b"text/html")]))
+    await send(body(PAGE))
+
+mw = ConsentMiddleware(app, config=make_config(exclude_paths=["/admin"]))
+asyncio.run(_run(mw, make_scope("GET", "/")))  # an undecided visitor's reading, cached
+scope = make_scope("GET", "/")
+
+def clock():
+    scope["path"] = "/elsewhere"  # drops the scope's path while begin() reads it
+    return 0.0
+
+async def serve():
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    await mw(scope, None, send)
+    return sent
+
+mw._gate = mw._make_gate(clock=clock)
+for _ in range(20):
+    scope["path"] = "".join(["/shop"] * 3)  # a new string, held by the scope alone
+    messages = asyncio.run(serve())
+    assert scope["path"] == "/elsewhere"  # the clock ran
+    assert b"/shop/shop/shop" in messages[1]["body"], messages[1]["body"]
+print("ok")
+"""
+
+
+def test_a_clock_given_in_python_may_change_the_scope() -> None:
+    """``Gate.begin`` holds the path it read: a clock or a reading given in Python
+    runs Python code, which may replace the scope's path (and free the old one).
+    Run under the debug allocator, where a freed object is overwritten."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parent.parent)
+    code = _SCOPE_CHANGING_CLOCK.format(root=root)
+    env = {**os.environ, "PYTHONMALLOC": "debug"}
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", code], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
 async def test_errors_in_the_compiled_path_propagate() -> None:
     fast, _ = _pair([start(headers=[(b"content-type", b"text/plain"), (b"set-cookie", b"new=1")])])
     scope = _visitor(fast)

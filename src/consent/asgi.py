@@ -112,8 +112,12 @@ class ConsentMiddleware(Shell):
         #: The compiled twin of the usual request in __call__ (None in pure Python).
         self._gate: Any = self._make_gate()
 
-    def _make_gate(self) -> Any:
-        """The compiled ``Gate`` for this middleware, or None without the compiled twins."""
+    def _make_gate(self, clock: Callable[[], float] | None = None) -> Any:
+        """The compiled ``Gate`` for this middleware, or None without the compiled twins.
+
+        ``clock`` replaces the system clock (tests); None reads it in C, as
+        ``time.time()`` does.
+        """
         tables = self.policy.fast_tables
         if speedups is None or tables is None or "" in self._endpoint_chars:
             return None
@@ -135,7 +139,7 @@ class ConsentMiddleware(Shell):
             readings=self._cache,
             readings_gpc=self._gpc_cache,
             gpc=self._gpc,
-            clock=None,  # the system clock, as time.time() reads it
+            clock=clock,
             skip="".join(sorted(self._endpoint_chars)),
             exclude=self._exclude,
             page=page,

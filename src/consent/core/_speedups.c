@@ -47,7 +47,7 @@ is_space(char c)
  * None). None when an item is not a 2-tuple of bytes.
  */
 /* read_request's work: 1 with *cookie (a new reference), *gpc_out and
- * *language (borrowed from the headers, or Py_None) set; 0 for the Python
+ * *language (new references; language is Py_None without the header) set; 0 for the Python
  * twin's input; -1 on an error. */
 static int
 read_request_impl(PyObject *headers, int gpc_enabled, PyObject **cookie_out, int *gpc_out,
@@ -116,7 +116,7 @@ read_request_impl(PyObject *headers, int gpc_enabled, PyObject **cookie_out, int
     Py_DECREF(seq);
     *cookie_out = value;
     *gpc_out = gpc;
-    *language_out = language; /* borrowed: the headers hold it */
+    *language_out = Py_NewRef(language);
     return 1;
 
 fallback:
@@ -147,11 +147,12 @@ read_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result = PyTuple_New(3);
     if (result == NULL) {
         Py_DECREF(cookie);
+        Py_DECREF(language);
         return NULL;
     }
     PyTuple_SET_ITEM(result, 0, cookie);
     PyTuple_SET_ITEM(result, 1, Py_NewRef(gpc ? Py_True : Py_False));
-    PyTuple_SET_ITEM(result, 2, Py_NewRef(language));
+    PyTuple_SET_ITEM(result, 2, language);
     return result;
 }
 
@@ -1043,15 +1044,20 @@ gate_begin(Gate *self, PyObject *const *args, Py_ssize_t nargs)
         if (PyUnicode_FindChar(self->skip, second, 0, PyUnicode_GET_LENGTH(self->skip), 1) != -1)
             Py_RETURN_NONE; /* maybe the endpoint */
     }
+    /* Held from here: a reading that is not a named tuple, or a clock given in
+     * Python, may run Python code, which may change the scope. */
+    Py_INCREF(path);
     PyObject *cookie, *language;
     int gpc;
     int read = read_request_impl(headers, self->gpc == Py_True, &cookie, &gpc, &language);
-    if (read <= 0)
+    if (read <= 0) {
+        Py_DECREF(path);
         return read < 0 ? NULL : Py_NewRef(Py_None);
-    Py_INCREF(language); /* borrowed from the headers until now */
+    }
     PyObject *rc = PyDict_GetItemWithError(gpc ? self->readings_gpc : self->readings, cookie);
     Py_DECREF(cookie);
     if (rc == NULL) {
+        Py_DECREF(path);
         Py_DECREF(language);
         if (PyErr_Occurred())
             return NULL;
@@ -1088,6 +1094,7 @@ gate_begin(Gate *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(until);
         Py_XDECREF(now);
         Py_DECREF(rc);
+        Py_DECREF(path);
         Py_DECREF(language);
         Py_RETURN_NONE; /* expired: read again by the policy */
     }
@@ -1118,8 +1125,8 @@ gate_begin(Gate *self, PyObject *const *args, Py_ssize_t nargs)
     relay->state = state;
     relay->expire = expire;
     relay->scope = Py_NewRef(scope);
-    relay->path = Py_NewRef(path);
-    relay->language = language; /* the reference taken above */
+    relay->path = path;         /* the reference taken above */
+    relay->language = language; /* likewise */
     relay->page = page;
     relay->phase = FILTER;
     relay->held = relay->held_headers = relay->codec = relay->edits = NULL;
@@ -1135,6 +1142,7 @@ error:
     Py_XDECREF(state);
     Py_XDECREF(expire);
     Py_DECREF(rc);
+    Py_DECREF(path);
     Py_DECREF(language);
     return NULL;
 }
@@ -1374,12 +1382,13 @@ same_object(PyObject *a, PyObject *b)
     return 0;
 }
 
+static PyObject *relay_inject(Relay *self, PyObject *message, PyObject *body);
+
 /* The message after a held page start: the whole page in one body message gets
  * the snippets here; anything else goes to the Python _Responder. */
 static PyObject *
 relay_page(Relay *self, PyObject *message)
 {
-    Gate *gate = self->gate;
     PyObject *body = NULL, *more = NULL;
     if (PyDict_CheckExact(message)) {
         PyObject *type = PyDict_GetItemWithError(message, str_type);
@@ -1404,6 +1413,18 @@ relay_page(Relay *self, PyObject *message)
             return NULL;
         return PyObject_CallMethodOneArg(responder, str_send, message);
     }
+    /* Held: the snippets and the header rewrite may run Python code. */
+    Py_INCREF(body);
+    PyObject *result = relay_inject(self, message, body);
+    Py_DECREF(body);
+    return result;
+}
+
+/* The usual page, whole in `message`: the start and the page with the snippets. */
+static PyObject *
+relay_inject(Relay *self, PyObject *message, PyObject *body)
+{
+    Gate *gate = self->gate;
     PyObject *scope = self->scope;
     PyObject *query = PyDict_GetItemWithError(scope, str_query_string);
     if (query == NULL && PyErr_Occurred())
