@@ -542,7 +542,7 @@ def _gate(like: Any, **changes: Any) -> Any:
 _SCOPE_CHANGING_CLOCK = """
 import asyncio, sys
 sys.path.insert(0, {root!r})
-from tests.test_asgi_compiled import PAGE, start, body
+from tests.test_asgi_compiled import PAGE, _run, start, body
 from tests.conftest import make_config
 from tests.harness import make_scope
 from consent import ConsentMiddleware
