@@ -1468,24 +1468,14 @@ relay_inject(Relay *self, PyObject *message, PyObject *body)
         Py_XDECREF(gpc);
         if (key == NULL)
             return NULL;
-        snippets = PyDict_GetItemWithError(gate->memo, key);
+        snippets = Py_XNewRef(PyDict_GetItemWithError(gate->memo, key));
         Py_DECREF(key);
-        if (snippets == NULL) {
-            if (PyErr_Occurred())
-                return NULL;
-            PyObject *s_args[7] = {self->state, self->codec, Py_None, self->language, query, root,
-                                   self->path};
-            snippets = PyObject_Vectorcall(gate->snippets, s_args, 7, NULL);
-            if (snippets == NULL)
-                return NULL;
-        }
-        else {
-            Py_INCREF(snippets);
-        }
+        if (snippets == NULL && PyErr_Occurred())
+            return NULL;
         remember = 1;
         remember_path = path;
     }
-    if (snippets == NULL) {
+    if (snippets == NULL) { /* a memo miss, or a page with a query or root_path */
         PyObject *s_args[7] = {self->state, self->codec, Py_None, self->language, query, root,
                                self->path};
         snippets = PyObject_Vectorcall(gate->snippets, s_args, 7, NULL);
