@@ -43,12 +43,31 @@ ROUTES: dict[str, tuple[int, list[tuple[str, str]], bytes]] = {
         gzip.compress(HTML, mtime=0),
     ),
     "/empty": (204, [("content-type", "text/html"), *COOKIES], b""),
+    "/plain": (200, [("content-type", "text/plain")], b"plain"),
+    "/cached": (
+        200,
+        [
+            ("content-type", "text/html; charset=utf-8"),
+            ("cache-control", "public, max-age=60, s-maxage=600"),
+            ("etag", '"v1"'),
+            ("accept-ranges", "bytes"),
+            ("vary", "Accept-Encoding"),
+        ],
+        HTML,
+    ),
+    "/cached-cookies": (
+        200,
+        [("content-type", "application/json"), ("cache-control", "public, max-age=60"), *COOKIES],
+        b"{}",
+    ),
+    "/not-modified": (304, [("etag", '"v1"'), ("cache-control", "public, max-age=60")], b""),
+    "/spaced": (200, [("content-type", " text/html"), *COOKIES], HTML),
 }
 
 
 def _route(path: str) -> tuple[int, list[tuple[str, str]], bytes]:
     status, headers, body = ROUTES[path]
-    if status != 204:
+    if status not in (204, 304):
         headers = [*headers, ("content-length", str(len(body)))]
     return status, headers, body
 
@@ -285,11 +304,15 @@ def test_log_down_is_a_503_without_a_cookie_and_pages_still_work(
 # -- responses left alone ----------------------------------------------------------------
 
 
-def test_head_keeps_content_length_and_is_not_injected(shell: Shell) -> None:
-    r = shell.request("HEAD", "/page")
-    assert r.header("content-length") == str(len(HTML))
-    assert b"data-consent" not in r.body
-    assert r.kept == ["session"]
+def test_head_announces_the_length_validators_and_vary_of_get(shell: Shell) -> None:
+    get = shell.request("GET", "/page")
+    head = shell.request("HEAD", "/page")
+    # The body an app sends for HEAD is the server's to drop: never injected.
+    assert head.status == 200 and not banner_shown(head.body)
+    assert head.header("content-length") == get.header("content-length") == str(len(get.body))
+    for name in ("vary", "cache-control", "etag", "accept-ranges"):
+        assert head.header(name) == get.header(name), name
+    assert head.kept == ["session"]
 
 
 def test_204_gets_no_body_and_no_content_length(shell: Shell) -> None:
@@ -304,3 +327,71 @@ def test_gzipped_html_is_byte_identical_but_filtered(shell: Shell) -> None:
     assert r.header("content-length") == str(len(r.body))
     assert gzip.decompress(r.body) == HTML
     assert r.kept == ["session"]
+
+
+# -- what the response semantics promise, the same on both shells ------------------------
+
+
+def test_an_injected_page_is_private_and_varies_on_what_its_bytes_depend_on(shell: Shell) -> None:
+    r = shell.request("GET", "/cached")
+    assert banner_shown(r.body)
+    cache = [d.strip() for d in (r.header("cache-control") or "").split(",")]
+    assert "private" in cache and "max-age=60" in cache
+    assert "public" not in cache and not any(d.startswith("s-maxage") for d in cache)
+    vary = {v.strip().lower() for v in (r.header("vary") or "").split(",")}
+    assert vary == {"accept-encoding", "cookie", "accept-language", "sec-gpc"}
+    assert r.header("etag") == 'W/"v1"'
+    # Ranges of the app's bytes are no ranges of these.
+    assert r.header("accept-ranges") is None
+    assert int(r.header("content-length") or -1) == len(r.body)
+
+
+def test_a_response_whose_cookies_were_filtered_is_private(shell: Shell) -> None:
+    r = shell.request("GET", "/cached-cookies")
+    assert r.kept == ["session"]
+    assert r.header("cache-control") == "private, max-age=60"
+    assert "cookie" in (r.header("vary") or "").lower()
+
+
+def test_a_response_with_deletions_appended_is_private(shell: Shell) -> None:
+    r = shell.request("GET", "/plain", {"cookie": "_ga=1"})
+    assert r.deleted == {"_ga"}
+    assert r.header("cache-control") == "private" and r.header("vary") == "Cookie"
+
+
+def test_a_response_left_alone_gets_no_cache_headers(shell: Shell) -> None:
+    r = shell.request("GET", "/plain")
+    assert r.body == b"plain"
+    assert r.header("cache-control") is None and r.header("vary") is None
+
+
+def test_a_304_carries_the_weak_etag_of_the_injected_200(shell: Shell) -> None:
+    r = shell.request("GET", "/not-modified")
+    assert r.status == 304 and r.body == b""
+    assert r.header("etag") == 'W/"v1"'
+    assert r.header("cache-control") == "public, max-age=60"  # nothing else changed
+
+
+def test_a_content_type_with_leading_space_is_still_html(shell: Shell) -> None:
+    r = shell.request("GET", "/spaced")
+    assert banner_shown(r.body) and int(r.header("content-length") or -1) == len(r.body)
+
+
+@pytest.mark.parametrize(
+    ("value", "gpc"), [("1", True), ("1, 1", True), (" 1 ", True), ("0", False), ("11", False)]
+)
+def test_sec_gpc_is_read_alike(shell: Shell, value: str, gpc: bool) -> None:
+    r = shell.request("GET", "/_consent", {"sec-gpc": value})
+    assert json.loads(r.body)["gpc"] is gpc
+
+
+def test_deletions_are_capped_per_response_and_all_go_out_in_turn(shell: Shell) -> None:
+    names = [f"ads_{i}" for i in range(100)]
+    cookie = "; ".join(f"{n}=1" for n in names)
+    limit = shell.mw.config.deletions_per_response
+    seen: set[str] = set()
+    for _ in range(40):
+        r = shell.request("GET", "/plain", {"cookie": cookie})
+        assert 0 < len(r.cookies()) <= limit
+        seen |= r.deleted
+    assert seen == set(names)

@@ -284,12 +284,12 @@ def test_a_page_handed_over_as_an_iterator_gets_what_a_list_gets(
 def test_a_whole_first_chunk_takes_the_snippets_in_one_step(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import consent.wsgi
+    import consent.core.flow
 
     def no_streaming(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the streaming injector was used for a whole page")
 
-    monkeypatch.setattr(consent.wsgi, "HTMLInjector", no_streaming)
+    monkeypatch.setattr(consent.core.flow, "HTMLInjector", no_streaming)
     r = serve(mw(_generator_app([HTML], str(len(HTML)))))
     assert r.body.count(b"data-consent-banner") == 1
     with pytest.raises(AssertionError, match="streaming injector"):

@@ -332,6 +332,10 @@ class ConsentConfig(_Model):
     gpc_last_update: date | None = None
     #: Expire cookies of refused categories that the browser sends back.
     expire_refused: bool = True
+    #: At most this many deletion ``Set-Cookie`` headers go out with one response
+    #: (a browser holding hundreds of refused cookies would otherwise get hundreds
+    #: of headers on every response); the rest go out with the following responses.
+    deletions_per_response: int = Field(default=16, ge=1, le=256)
     #: Inject the banner and the settings control into HTML responses.
     inject: bool = True
     #: Paths (prefixes) where nothing is injected, e.g. an admin area.

@@ -29,7 +29,9 @@ __all__ = [
     "EndpointRequest",
     "EndpointResponse",
     "browser_family",
+    "declared_length",
     "endpoint_subpath",
+    "too_large",
     "truncate_ip",
 ]
 
@@ -307,7 +309,7 @@ class Endpoint:
         if why is not None:
             return error(403, "cross_site", why)
         if len(body) > MAX_BODY:
-            return error(413, "too_large", f"the body is over {MAX_BODY} bytes")
+            return too_large()
         parsed = self._parse(req, body)
         if isinstance(parsed, EndpointResponse):
             return parsed
@@ -423,3 +425,16 @@ def endpoint_subpath(path: str, prefix: str, gpc: bool) -> str | None:
     if gpc and path == "/.well-known/gpc.json":
         return path
     return None
+
+
+def too_large() -> EndpointResponse:
+    """The answer to a consent request whose body is over :data:`MAX_BODY` bytes."""
+    return error(413, "too_large", f"the body is over {MAX_BODY} bytes")
+
+
+def declared_length(value: bytes | str | None) -> int | None:
+    """A request's ``Content-Length`` as a number; ``None`` when absent or not digits."""
+    if value is None:
+        return None
+    digits = value.strip()
+    return int(digits) if digits.isdigit() else None

@@ -1,8 +1,8 @@
 """Streaming HTML injection: where the banner goes, and the headers that change with it.
 
-Pure: no I/O, no framework. The shells ask :func:`plan_injection` whether a response
-may be touched, encode the snippets in the codec it names, send the headers from
-:func:`rewrite_headers` and pass every body chunk through one :class:`HTMLInjector`.
+Pure: no I/O, no framework. The response flow (:mod:`consent.core.flow`) asks
+:func:`html_codec` whether a page can take the snippets, then places them with
+:func:`inject_page` (a body in one piece) or one :class:`HTMLInjector` (a stream).
 
 The page is searched as raw bytes, which is safe because only ASCII-compatible
 charsets are accepted: in those, ``<`` and ``/`` are never part of a multi-byte
@@ -14,25 +14,8 @@ from __future__ import annotations
 import codecs
 import functools
 import re
-from collections.abc import Sequence
 
-from .page import nonce_of
-from .response import speedups
-
-_c_inject_page = speedups.inject_page if speedups is not None else None
-_c_page_facts = speedups.page_facts if speedups is not None else None
-_c_rewrite_simple = speedups.rewrite_simple if speedups is not None else None
-
-__all__ = [
-    "HTMLInjector",
-    "body_is_injectable",
-    "html_codec",
-    "inject_page",
-    "plan_injection",
-    "plan_page",
-    "rewrite_headers",
-    "rewrite_planned",
-]
+__all__ = ["HTMLInjector", "body_is_injectable", "html_codec", "inject_page"]
 
 _HTML_TYPES = frozenset({b"text/html", b"application/xhtml+xml"})
 
@@ -46,113 +29,6 @@ _PROBE_BYTES = _PROBE.encode("ascii")
 _UNSAFE_CODECS = ("utf-7", "iso2022", "hz", "idna", "unicode-escape", "raw-unicode-escape")
 
 _BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
-# The headers plan_page looks at, by name as usually spelt (lowercase, as ASGI
-# asks, and capitalised, as WSGI apps and Django send them).
-_TYPE, _LENGTH, _VARY, _ETAG, _CSP, _ENCODING, _RANGE, _DISPOSITION = range(8)
-_PLAN_NAMES = {
-    name: kind
-    for lower, kind in (
-        (b"content-type", _TYPE),
-        (b"content-length", _LENGTH),
-        (b"vary", _VARY),
-        (b"etag", _ETAG),
-        (b"content-security-policy", _CSP),
-        (b"content-encoding", _ENCODING),
-        (b"content-range", _RANGE),
-        (b"content-disposition", _DISPOSITION),
-    )
-    for name in (lower, b"-".join(w.capitalize() for w in lower.split(b"-")))
-}
-_PLAN_NAMES[b"ETag"] = _ETAG
-_PLAN_NAME_LENGTHS = frozenset(len(name) for name in _PLAN_NAMES)
-
-
-def plan_injection(method: str, status: int, headers: Sequence[tuple[bytes, bytes]]) -> str | None:
-    """Decide from the response head whether the body may be injected.
-
-    Returns the Python codec name to encode the snippets in (with
-    ``xmlcharrefreplace``), or ``None`` to leave the body untouched. ``None`` when
-    the method is not ``GET``; the status is not 200; the Content-Type is not
-    ``text/html`` or ``application/xhtml+xml`` (or there are several); a
-    Content-Encoding other than ``identity`` is present; Content-Range is present;
-    Content-Disposition says ``attachment``; the charset is unknown or not
-    ASCII-compatible (UTF-16, UTF-32, UTF-7, ISO-2022, …). Without a charset the
-    answer is ``"utf-8"``. Header names are compared case-insensitively.
-    """
-    plan = plan_page(method, status, headers)
-    return None if plan is None else plan[0]
-
-
-#: Where :func:`rewrite_planned` edits the headers: the indexes of Content-Length,
-#: Vary and ETag (-1 when absent), or None when one of them occurs more than once.
-Edits = tuple[int, int, int] | None
-
-
-def plan_page(
-    method: str, status: int, headers: Sequence[tuple[bytes, bytes]]
-) -> tuple[str, str | None, Edits] | None:
-    """:func:`plan_injection`, with what else a page needs, in the same pass.
-
-    Returns ``(codec, nonce, edits)``: ``nonce`` is the script nonce of the first
-    Content-Security-Policy header that has one (as
-    :func:`~consent.core.page.csp_nonce`), ``edits`` where
-    :func:`rewrite_planned` changes the headers. ``None`` leaves the body untouched.
-    """
-    if status != 200 or (method != "GET" and method.upper() != "GET"):
-        return None
-    if _c_page_facts is not None:
-        facts = _c_page_facts(headers)
-        if facts is not None:  # the usual page, read in C
-            found: bytes | None = facts[0]
-            codec = None if found is None else html_codec(found)
-            return None if codec is None else (codec, None, facts[1])
-    content_type: bytes | None = None
-    nonce: str | None = None
-    length_at = vary_at = etag_at = -1
-    several = False
-    i = -1
-    for raw_name, value in headers:
-        i += 1
-        # One dict lookup sorts the usual spellings; any other spelling of a name
-        # as long as one that matters is lowercased and looked up again.
-        kind = _PLAN_NAMES.get(raw_name)
-        if kind is None:
-            if len(raw_name) not in _PLAN_NAME_LENGTHS:
-                continue
-            kind = _PLAN_NAMES.get(raw_name.lower())
-            if kind is None:
-                continue
-        if kind == _TYPE:
-            if content_type is not None:
-                return None
-            content_type = value
-        elif kind == _LENGTH:
-            several = several or length_at >= 0
-            length_at = i
-        elif kind == _VARY:
-            several = several or vary_at >= 0
-            vary_at = i
-        elif kind == _ETAG:
-            several = several or etag_at >= 0
-            etag_at = i
-        elif kind == _CSP:
-            if nonce is None:
-                nonce = nonce_of(value)
-        elif kind == _ENCODING:
-            for token in value.split(b","):
-                token = token.strip().lower()
-                if token and token != b"identity":
-                    return None
-        elif kind == _RANGE or (
-            kind == _DISPOSITION and value.split(b";", 1)[0].strip().lower() == b"attachment"
-        ):
-            return None
-    if content_type is None:
-        return None
-    codec = html_codec(content_type)
-    if codec is None:
-        return None
-    return codec, nonce, None if several else (length_at, vary_at, etag_at)
 
 
 @functools.lru_cache(maxsize=256)
@@ -195,113 +71,6 @@ def body_is_injectable(first_chunk: bytes) -> bool:
     the first non-empty chunk.
     """
     return not first_chunk.startswith(_BOMS)
-
-
-def rewrite_headers(
-    headers: Sequence[tuple[bytes, bytes]], added: int, *, trailers: bool = False
-) -> list[tuple[bytes, bytes]]:
-    """The header list for an injected response; order and duplicates are kept.
-
-    Content-Length grows by ``added`` (it is dropped when it cannot be parsed, and
-    always when ``trailers`` is set, as the body is then sent chunked); ``Vary``
-    gains ``Cookie`` (merged into the first ``Vary`` header, never duplicated, and
-    ``Vary: *`` is left alone); a strong ETag is made weak, since the bytes now
-    depend on the visitor. Set-Cookie and every other header pass untouched.
-    """
-    out: list[tuple[bytes, bytes]] = []
-    vary_at = -1
-    vary_done = False
-    for name, value in headers:
-        # Content-Length is 14 letters, Vary and ETag 4: other names pass unlowered.
-        n = len(name)
-        if n != 14 and n != 4:
-            out.append((name, value))
-            continue
-        lower = name.lower()
-        if lower == b"content-length":
-            if trailers:
-                continue
-            grown = _grown_length(value, added)
-            if grown is None:
-                continue
-            value = grown
-        elif lower == b"vary":
-            if _vary_has_cookie(value):
-                vary_done = True
-            elif vary_at < 0:
-                vary_at = len(out)
-        elif lower == b"etag":
-            value = _weak_etag(value)
-        out.append((name, value))
-    if not vary_done:
-        if vary_at < 0:
-            out.append((b"vary", b"Cookie"))
-        else:
-            name, value = out[vary_at]
-            out[vary_at] = (name, _vary_and_cookie(value))
-    return out
-
-
-def rewrite_planned(
-    headers: Sequence[tuple[bytes, bytes]], edits: Edits, added: int, *, trailers: bool = False
-) -> list[tuple[bytes, bytes]]:
-    """:func:`rewrite_headers`, at the places :func:`plan_page` found: no second pass."""
-    if edits is None or trailers:
-        return rewrite_headers(headers, added, trailers=trailers)
-    if _c_rewrite_simple is not None:
-        done: list[tuple[bytes, bytes]] | None = _c_rewrite_simple(headers, edits, added)
-        if done is not None:  # no Vary, no ETag, a plain Content-Length
-            return done
-    length_at, vary_at, etag_at = edits
-    out = list(headers)
-    if etag_at >= 0:
-        name, value = out[etag_at]
-        out[etag_at] = (name, _weak_etag(value))
-    if vary_at < 0:
-        out.append(_VARY_COOKIE)
-    else:
-        name, value = out[vary_at]
-        if not _vary_has_cookie(value):
-            out[vary_at] = (name, _vary_and_cookie(value))
-    if length_at >= 0:  # last: deleting it moves what follows
-        name, value = out[length_at]
-        if value.isdigit():  # the usual value, without spaces
-            out[length_at] = (name, b"%d" % (int(value) + added))
-        else:
-            grown = _grown_length(value, added)
-            if grown is None:
-                del out[length_at]
-            else:
-                out[length_at] = (name, grown)
-    return out
-
-
-_VARY_COOKIE = (b"vary", b"Cookie")
-
-
-def _grown_length(value: bytes, added: int) -> bytes | None:
-    """A Content-Length value grown by ``added``; None when it is not a number."""
-    digits = value.strip()
-    return b"%d" % (int(digits) + added) if digits.isdigit() else None
-
-
-def _vary_has_cookie(value: bytes) -> bool:
-    """Whether a Vary value covers Cookie already (``Cookie`` or ``*``)."""
-    tokens = [t.strip().lower() for t in value.split(b",")]
-    return b"*" in tokens or b"cookie" in tokens
-
-
-def _vary_and_cookie(value: bytes) -> bytes:
-    value = value.strip()
-    return value + b", Cookie" if value else b"Cookie"
-
-
-def _weak_etag(value: bytes) -> bytes:
-    """A strong ETag made weak (the bytes now depend on the visitor); weak ones stay."""
-    tag = value.strip()
-    if tag[:2].upper() == b"W/":
-        return value
-    return b"W/" + (tag if tag.startswith(b'"') else b'"' + tag + b'"')
 
 
 _Buf = bytes | bytearray | memoryview
@@ -474,18 +243,8 @@ class HTMLInjector:
         return b"".join(out)
 
     def _whole(self, page: bytes) -> bytes:
-        # The whole body in one call: the same placement as feed() + finish(),
-        # without the bookkeeping that streaming needs.
-        if _c_inject_page is not None:  # the compiled twin, for the usual page
-            done: bytes | None = _c_inject_page(page, self._body, self._head, self._window)
-            if done is not None:
-                self._seen = self._pos = len(page)
-                self._state = _DONE
-                return done
-        return self._place_whole(page)
-
-    def _place_whole(self, page: bytes) -> bytes:
-        """:meth:`_whole` in Python (also what :func:`inject_page` falls back to)."""
+        """The whole body in one call: the same placement as feed() + finish(),
+        without the bookkeeping that streaming needs."""
         n = len(page)
         self._seen = self._pos = n
         if self._state == _SEARCHING:
@@ -646,19 +405,10 @@ def inject_page(page: bytes, body: bytes, head: bytes = b"", window: int = 65536
     """A whole page in one piece, with the snippets placed.
 
     Equal to ``HTMLInjector(body, head=head, window=window).finish(page)``: what a
-    response whose body comes in one message needs, without an injector object.
-    The usual page (a plain ``<head>`` tag, ``</body>`` near the end) takes two
-    searches and one copy in C when :data:`~consent.core.response.speedups` is
-    built; any other page, or without the compiled twin, the injector's own
-    whole-page placement.
+    response whose body comes in one message needs. The pure twin of the compiled
+    kernel; use :func:`consent.core.kernels.inject_page`, which picks.
     """
-    if _c_inject_page is not None:
-        done: bytes | None = _c_inject_page(page, body, head, window)
-        if done is not None:
-            return done
-    injector = HTMLInjector(body, head=head, window=window)
-    injector._finished = True
-    return injector._place_whole(page)
+    return HTMLInjector(body, head=head, window=window).finish(page)
 
 
 def _first(a: int, b: int) -> int:

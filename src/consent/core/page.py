@@ -100,10 +100,8 @@ class PageSnippets:
     override in the query counts). A page with a CSP nonce is never stored: its
     nonce is new on every response.
 
-    The compiled request path (``Gate`` in ``_speedups.c``) reads ``_memo``
-    directly for a page without a query, with the key built here; it calls
-    :meth:`get` on a miss. Keep the two key layouts alike (a test checks that
-    the compiled path hits the memo).
+    The memo is a dict whose lookups and stores are atomic, cleared when full:
+    safe to share between the threads of a WSGI server.
     """
 
     def __init__(self, banner: PageBanner, prefix: str, size: int = 1024) -> None:

@@ -1,52 +1,29 @@
-"""Which cookies a visitor may have, and the rewriting of response headers.
+"""Which cookies a visitor may have: the request's consent and the ``Set-Cookie`` filter.
 
 :class:`CookiePolicy` is built once from the configuration. Per request it reads
-the visitor's state from the ``Cookie`` headers (:meth:`CookiePolicy.read`) and
-per response it filters ``Set-Cookie`` headers (:meth:`CookiePolicy.filter_headers`).
-Pure and synchronous: the ASGI and WSGI shells call it.
+the visitor's state from the ``Cookie`` header (:meth:`CookiePolicy.read_header`)
+and per response it drops the ``Set-Cookie`` headers that state does not allow
+(:meth:`CookiePolicy.filter_set_cookies`, which the response flow in
+:mod:`consent.core.flow` calls). Pure and synchronous.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
-import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from time import time as _time
-from types import ModuleType
 from typing import NamedTuple
 
 from ..config import ConsentConfig
 from ..signing import Signer
 from ..state import ConsentState, StateCodec
 from .cookies import CookieMatcher, deletion_headers, parse_attributes, parse_cookie_header
+from .kernels import header_kinds
 
-__all__ = [
-    "BlockedCookies",
-    "CookiePolicy",
-    "RequestConsent",
-    "Rule",
-    "read_request",
-    "scan_head",
-    "speedups",
-]
+__all__ = ["BlockedCookies", "CookiePolicy", "RequestConsent", "Rule"]
 
-
-def _load_speedups() -> ModuleType | None:
-    """The compiled twins of the hot loops, unless absent or ``CONSENT_PURE_PYTHON`` is set."""
-    if os.environ.get("CONSENT_PURE_PYTHON"):
-        return None
-    try:
-        from . import _speedups  # type: ignore[attr-defined]
-    except ImportError:  # built without a C compiler: the Python code runs
-        return None
-    return _speedups  # type: ignore[no-any-return]
-
-
-#: ``consent.core._speedups`` when it is built and allowed, else ``None``.
-speedups = _load_speedups()
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -63,7 +40,7 @@ class Rule:
 class RequestConsent(NamedTuple):
     """The visitor's state, and deletions for refused cookies the browser sent.
 
-    A named tuple: the compiled request path reads its fields by position.
+    Cached per ``Cookie`` header value, so it holds nothing about one request.
     """
 
     state: ConsentState
@@ -75,7 +52,6 @@ class RequestConsent(NamedTuple):
     valid_until: float
 
 
-_HTML_PREFIXES = (b"text/html", b"application/xhtml")
 # Verdicts of filter_headers that are not category keys (keys are lowercase slugs).
 _ALWAYS = "\x00always"
 _UNKNOWN = "\x00unknown"
@@ -89,60 +65,6 @@ def _attributes_delete(attrs: bytes) -> bool:
     if low.find(b"max-age") < 0 and low.find(b"expires") < 0:
         return False
     return parse_attributes(attrs)[0]
-
-
-def read_request(
-    headers: Iterable[tuple[bytes, bytes]], gpc_enabled: bool
-) -> tuple[bytes, bool, bytes | None]:
-    """``(cookie, gpc, accept_language)`` from a request's headers: every ``Cookie``
-    header joined with ``"; "`` (HTTP/2 may split them), whether a ``Sec-GPC``
-    header says exactly ``1`` (when ``gpc_enabled``), and the last
-    ``Accept-Language`` header (``None`` without one). The pure-Python twin of the
-    compiled one, which returns ``None`` for headers it leaves to this one.
-    """
-    cookie = b""
-    gpc = False
-    language = None
-    for k, v in headers:
-        if k == b"cookie":
-            cookie = cookie + b"; " + v if cookie else v
-        elif k == b"accept-language":
-            language = v
-        elif k == b"sec-gpc" and v.strip() == b"1":
-            # Only the exact value "1" counts; any "1" among duplicates wins.
-            gpc = gpc_enabled
-    return cookie, gpc, language
-
-
-def scan_head(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bool, bool]:
-    """``(sets_cookies, maybe_html)`` for a response's headers, in one cheap pass.
-
-    Header names in any case (Django sends ``Set-Cookie``); only names as long as
-    the two it looks for are lowercased. (The shells now call
-    :meth:`CookiePolicy.filter_head`, which does this and the filtering at once.)
-    """
-    cookies = False
-    ctype = b""
-    for k, v in headers:
-        if k == b"content-type":
-            ctype = v
-        elif k == b"set-cookie":
-            cookies = True
-        elif len(k) == 10 or len(k) == 12:
-            name = k.lower()
-            if name == b"set-cookie":
-                cookies = True
-            elif name == b"content-type":
-                ctype = v
-    return cookies, _is_html(ctype)
-
-
-def _is_html(content_type: bytes) -> bool:
-    """Whether a Content-Type value may announce HTML (the prefix decides)."""
-    # Lowercase is the common spelling; lowercasing only when needed is cheaper.
-    return content_type.startswith(_HTML_PREFIXES) or (
-        not content_type.islower() and content_type[:17].lower().startswith(_HTML_PREFIXES)
-    )
 
 
 class BlockedCookies:
@@ -229,44 +151,8 @@ class CookiePolicy:
         self._display: dict[bytes, str] = {}
         #: Set-Cookie attributes (all after the first ";") -> whether they delete.
         self._deletions: dict[bytes, bool] = {}
-        #: Content-Type value -> whether it may be HTML.
-        self._html: dict[bytes, bool] = {}
-        #: The names of the cookies :meth:`filter_head` dropped, counted.
+        #: The names of the cookies the filter dropped, counted.
         self.blocked = BlockedCookies()
-        #: What the shells call per response: :meth:`filter_head`, compiled when
-        #: :data:`speedups` is there (same results; see ``_speedups.c``).
-        self.fast_filter_head: Callable[
-            [Sequence[tuple[bytes, bytes]], ConsentState, tuple[bytes, ...]],
-            tuple[Sequence[tuple[bytes, bytes]], list[str], bool],
-        ] = self.filter_head
-        self.fast_tables: tuple[object, ...] | None = None
-        if speedups is not None:
-            self.use_speedups(speedups)
-
-    def use_speedups(self, module: ModuleType) -> None:
-        """Make :attr:`fast_filter_head` the compiled twin from ``module``."""
-        tables = self._fast_tables(module)
-        #: What the compiled twins take first (None in pure Python).
-        self.fast_tables = tables
-        self.fast_filter_head = functools.partial(module.filter_head, tables)
-
-    def _fast_tables(self, module: ModuleType) -> tuple[object, ...]:
-        """What the compiled ``filter_head`` reads: this policy's caches and callbacks,
-        and a memo from ``module`` (the compiled module)."""
-        return (
-            self._names,
-            self._display,
-            self._verdict,
-            self._deletes,
-            _ALWAYS,
-            self._html,
-            _is_html,
-            self.filter_head,
-            self._deletions,
-            self.blocked._counts,
-            self.blocked._limit,
-            module.new_memo(),
-        )
 
     # -- reading the request ------------------------------------------------------
     def read(
@@ -362,65 +248,50 @@ class CookiePolicy:
         return verdict
 
     # -- rewriting the response -----------------------------------------------------
-    def filter_head(
-        self,
-        headers: Sequence[tuple[bytes, bytes]],
-        state: ConsentState,
-        expire: tuple[bytes, ...] = (),
-    ) -> tuple[Sequence[tuple[bytes, bytes]], list[str], bool]:
-        """:meth:`filter_headers` and :func:`scan_head` in one pass over the headers.
+    def filter_set_cookies(
+        self, headers: Sequence[tuple[bytes, bytes]], kinds: bytes, state: ConsentState
+    ) -> tuple[list[tuple[bytes, bytes]], bytes, list[str]] | None:
+        """Drop the ``Set-Cookie`` headers ``state`` does not allow.
 
-        Returns ``(headers, blocked, maybe_html)``: ``headers`` is the argument
-        itself when nothing changes and it is a list or tuple (otherwise a new
-        list), ``blocked`` the names of the dropped cookies (also counted in
-        :attr:`blocked`), ``maybe_html`` whether the Content-Type is HTML. What
-        the shells call for every response, so it is written for speed: one
-        ``partition()`` and one dict lookup per ``Set-Cookie``, nothing per other
-        header but two comparisons. :attr:`fast_filter_head` is its compiled twin.
+        ``kinds`` is :func:`~consent.core.kernels.header_kinds` of ``headers``.
+        Returns the kept headers, their kinds and the names of the dropped
+        cookies, or ``None`` when every header
+        stays. A refused cookie's header passes only when it is a deletion (the
+        browser would expire the cookie). Blocked names are counted in
+        :attr:`blocked`. One ``partition()`` and one dict lookup per
+        ``Set-Cookie``; other headers are not looked at.
         """
-        if type(headers) is not list and not isinstance(headers, list | tuple):
-            # A generator or a view: read once, into the list that is returned (it
-            # is not the argument, so callers send it on).
-            headers = list(headers)
+        granted = state.granted
+        names = self._names
         blocked: list[str] = []
-        out: list[tuple[bytes, bytes]] | None = None
-        ctype = b""
-        for k, v in headers:
-            if k == b"set-cookie" or (len(k) == 10 and k.lower() == b"set-cookie"):
-                # The name as sent, unstripped: the verdict cache is keyed on it.
-                raw = v.partition(b"=")[0]
-                verdict = self._names.get(raw)
-                if verdict is None:
-                    verdict = self._verdict(raw)
-                # verdict: _ALWAYS (the consent cookie, or unknown ones when allowed),
-                # _UNKNOWN (blocked unknown cookie) or the cookie's category key.
-                if not (verdict is _ALWAYS or verdict in state.granted or self._deletes(v)):
-                    if out is None:
-                        # The first drop: what came before it is kept. (A pair of the
-                        # same two objects earlier would have been dropped already.)
-                        i = 0
-                        while not (headers[i][0] is k and headers[i][1] is v):
-                            i += 1
-                        out = list(headers[:i])
-                    blocked.append(self._display[raw])
-                    continue
-            elif k == b"content-type" or (len(k) == 12 and k.lower() == b"content-type"):
-                ctype = v
-            if out is not None:
-                out.append((k, v))
-        if expire:
-            if out is None:
-                out = list(headers)
-            out.extend((b"set-cookie", v) for v in expire)
-        html = self._html.get(ctype)
-        if html is None:
-            html = _is_html(ctype)
-            if len(self._html) >= 64:
-                self._html.clear()
-            self._html[ctype] = html
-        if blocked:
-            self.blocked.add(blocked)
-        return (headers if out is None else out), blocked, html
+        drop: list[int] = []
+        at = kinds.find(b"S")
+        while at >= 0:
+            value = headers[at][1]
+            # The name as sent, unstripped: the verdict cache is keyed on it.
+            raw = value.partition(b"=")[0]
+            verdict = names.get(raw)
+            if verdict is None:
+                verdict = self._verdict(raw)
+            # _ALWAYS (the consent cookie, or unknown ones when allowed), _UNKNOWN
+            # (a blocked unknown cookie) or the cookie's category key.
+            if not (verdict is _ALWAYS or verdict in granted or self._deletes(value)):
+                drop.append(at)
+                blocked.append(self._display.get(raw) or raw.strip(b" \t").decode("latin-1"))
+            at = kinds.find(b"S", at + 1)
+        if not drop:
+            return None
+        self.blocked.add(blocked)
+        out: list[tuple[bytes, bytes]] = []
+        out_kinds = bytearray()
+        last = 0
+        for i in drop:
+            out.extend(headers[last:i])
+            out_kinds += kinds[last:i]
+            last = i + 1
+        out.extend(headers[last:])
+        out_kinds += kinds[last:]
+        return out, bytes(out_kinds), blocked
 
     def filter_headers(
         self, headers: Headers, state: ConsentState, expire: tuple[bytes, ...] = ()
@@ -430,10 +301,17 @@ class CookiePolicy:
         Returns the new header list (``headers`` itself when nothing changes) and
         the names of the blocked cookies. Order and duplicates are kept; header
         names are compared case-insensitively (Django sends ``Set-Cookie``);
-        deletions always pass.
+        deletions always pass. (The response flow calls
+        :meth:`filter_set_cookies`; this is for websocket ``accept`` headers and
+        for callers of the policy alone.)
         """
-        out, blocked, _ = self.fast_filter_head(headers, state, expire)
-        return out if isinstance(out, list) else list(out), blocked
+        kept = self.filter_set_cookies(headers, header_kinds(headers), state)
+        blocked: list[str] = []
+        if kept is not None:
+            headers, _, blocked = kept
+        if expire:
+            headers = [*headers, *((b"set-cookie", v) for v in expire)]
+        return headers, blocked
 
     def _deletes(self, value: bytes) -> bool:
         """Whether a refused Set-Cookie ``value`` is a deletion (those always pass).

@@ -37,7 +37,7 @@ from ._model import (
 from ._postgres import PostgresStore, import_psycopg
 from ._sqlite import SQLiteStore
 from ._stats import DayStats, StatsCollector
-from ._sync import SyncLogStore
+from ._sync import LoopThread, SyncLogStore
 
 __all__ = [
     "COLUMNS",
@@ -51,6 +51,7 @@ __all__ = [
     "LogEntry",
     "LogStore",
     "LogURLError",
+    "LoopThread",
     "MemoryStore",
     "PostgresStore",
     "PurgeResult",
