@@ -36,8 +36,11 @@ lint: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
+# The whole suite twice: with the compiled kernels, then with their pure-Python
+# twins (CONSENT_PURE_PYTHON=1), so that every behaviour is shown in both modes.
 pytest: $(VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	CONSENT_PURE_PYTHON=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The sans-IO core's promise: its tests (pure ones and the strict-harness ones of
 # the shells) exercise every branch of src/consent/core. Measured apart from the

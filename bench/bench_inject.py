@@ -2,13 +2,14 @@
 
 Run: ``.venv/bin/python bench/bench_inject.py`` (``--rounds N`` for more samples).
 
-Each figure is the median over many rounds (``time.perf_counter_ns``) of handling
-one whole response: ``plan_injection`` + ``rewrite_headers`` + one ``HTMLInjector``
-fed the page in 1 chunk (as Starlette's HTMLResponse sends it) or in 8 chunks (a
-streamed template). "injector" times the ``HTMLInjector`` part alone; "copy" is a
-plain ``bytes`` concatenation of the page, the floor any injection pays.
-"inject_page" is what the shells use for a page that comes in one message:
-``plan_page`` + ``rewrite_planned`` + ``inject_page``.
+Each figure is the median over many rounds (``time.perf_counter_ns``). "flow" rows
+handle one whole response the way both shells do, through a
+:class:`~consent.core.flow.ResponseFlow` (start, then the body in 1 chunk, as
+Starlette's HTMLResponse sends it, or in 8 chunks, a streamed template), with the
+snippets from the memo. "injector" rows time the ``HTMLInjector`` alone;
+``inject_page`` is the kernel a page in one piece takes (compiled unless
+``CONSENT_PURE_PYTHON=1``); "copy" is a plain ``bytes`` concatenation of the page,
+the floor any injection pays.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ import statistics
 import time
 from collections.abc import Callable
 
-from consent.core.inject import (
-    HTMLInjector,
-    inject_page,
-    plan_injection,
-    plan_page,
-    rewrite_headers,
-    rewrite_planned,
-)
+from _common import CONFIG
+
+from consent._shell import Shell
+from consent.core.flow import ResponseFlow
+from consent.core.inject import HTMLInjector
+from consent.core.kernels import inject_page
+from consent.core.response import RequestConsent
 
 HEAD = b'<script>window.dataLayer=window.dataLayer||[];gtag("consent","default",{})</script>'
 BANNER = (
@@ -53,28 +53,23 @@ def chunks_of(page: bytes, n: int) -> list[bytes]:
     return [page[i : i + size] for i in range(0, len(page), size)]
 
 
-def whole_response(chunks: list[bytes]) -> Callable[[], object]:
+SHELL = Shell(CONFIG, who="bench")
+VISITOR: RequestConsent = SHELL.policy.read_header(b"")
+
+
+def through_flow(chunks: list[bytes]) -> Callable[[], object]:
+    """One response through a ResponseFlow, as the shells drive it."""
     last = chunks[-1]
     rest = chunks[:-1]
 
     def run() -> object:
-        codec = plan_injection("GET", 200, HEADERS)
-        assert codec is not None
-        inj = HTMLInjector(BANNER, head=HEAD)
-        rewrite_headers(HEADERS, inj.added)
-        for c in rest:
-            inj.feed(c)
-        return inj.finish(last)
+        flow = ResponseFlow(SHELL.pipeline, VISITOR, "GET", "/", b"", "", b"en")
+        assert flow.start(200, HEADERS) is None
+        out = [flow.body(c, True)[1] for c in rest]
+        out.append(flow.body(last, False)[1])
+        return out
 
     return run
-
-
-def one_message_page() -> object:
-    """What the shells do with a page that comes in one message."""
-    plan = plan_page("GET", 200, HEADERS)
-    assert plan is not None
-    rewrite_planned(HEADERS, plan[2], len(HEAD) + len(BANNER))
-    return inject_page(PAGE, BANNER, HEAD)
 
 
 def injector_only(chunks: list[bytes]) -> Callable[[], object]:
@@ -142,9 +137,8 @@ def main() -> None:
         ("injector, 1 chunk: finish(page)", injector_only(one)),
         ("injector, 1 chunk: feed + finish", injector_fed(one)),
         ("injector, 8 chunks", injector_only(eight)),
-        ("plan+headers+injector, 1 chunk", whole_response(one)),
-        ("plan+headers+injector, 8 chunks", whole_response(eight)),
-        ("plan_page+rewrite_planned+inject_page", one_message_page),
+        ("flow, 1 chunk", through_flow(one)),
+        ("flow, 8 chunks", through_flow(eight)),
     ]
     figures = medians_us([fn for _, fn in rows], args.rounds)
     for (name, _), us in zip(rows, figures, strict=True):

@@ -127,6 +127,7 @@ class ResponseFlow:
         "_kinds",
         "_nonce",
         "_p",
+        "_pair",
         "_trailers",
         "accept_language",
         "method",
@@ -246,7 +247,7 @@ class ResponseFlow:
             # page): placed in one step, as a last chunk; what follows passes.
             more = False
         out = self._page_headers(self._headers, self._kinds)
-        head, snippet = self._snippets()
+        head, snippet = self._pair
         if not more:
             self.state = PASS
             return out, inject_page(chunk, snippet, head, self._p.window)
@@ -290,7 +291,7 @@ class ResponseFlow:
 
     def _page_headers(self, headers: Headers, kinds: bytes) -> list[tuple[bytes, bytes]]:
         """The start of a page that gets the snippets (or would, for ``HEAD``)."""
-        head, snippet = self._snippets()
+        self._pair = head, snippet = self._snippets()
         return rewrite_headers(
             headers,
             kinds,
