@@ -426,3 +426,14 @@ def test_set_cookie_and_other_headers_keep_their_order_and_the_input_is_not_chan
 def test_cache_control_is_made_private(values: list[bytes], expected: list[bytes]) -> None:
     out = rewrite([(b"cache-control", v) for v in values], private=True)
     assert out == [(b"cache-control", v) for v in expected]
+
+
+def test_edge_cache_controls_go_from_a_private_response() -> None:
+    headers = [
+        (b"CDN-Cache-Control", b"max-age=600"),
+        (b"cloudflare-cdn-cache-control", b"max-age=600"),
+        (b"Surrogate-Control", b"max-age=600"),
+        (b"x-other", b"1"),
+    ]
+    assert rewrite(headers, private=True) == [(b"x-other", b"1"), (b"cache-control", b"private")]
+    assert rewrite(headers, vary=b"Cookie") == [*headers, (b"vary", b"Cookie")]

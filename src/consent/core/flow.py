@@ -336,6 +336,7 @@ def _nonce(headers: Headers, kinds: bytes) -> str | None:
     return None
 
 
+_EDGE_CONTROLS = (b"cdn-cache-control", b"surrogate-control")
 # The letters of header_kinds, as the ints that iterating over its bytes gives.
 _OTHER, _LENGTH, _RANGES, _ETAG, _VARY, _CACHE = b".LAEVC"
 
@@ -362,6 +363,8 @@ def rewrite_headers(
     - ``private``: no shared cache may store it: ``public`` and ``s-maxage`` are
       removed from Cache-Control and ``private`` added (the browser's own
       ``max-age`` stays); without Cache-Control, ``Cache-Control: private``.
+      Headers that steer only shared caches (``CDN-Cache-Control`` and its
+      vendor variants, ``Surrogate-Control``) are removed.
     - ``weak_etag``: a strong ETag becomes weak (the bytes depend on the visitor).
 
     Order and duplicates of every other header are kept.
@@ -371,7 +374,10 @@ def rewrite_headers(
     cache_seen = False
     for (name, value), kind in zip(headers, kinds, strict=True):
         if kind == _OTHER:
-            out.append((name, value))
+            # Targeted cache controls (RFC 9213's CDN-Cache-Control and vendor
+            # variants, Surrogate-Control) would let an edge store what is private.
+            if not (private and name.lower().endswith(_EDGE_CONTROLS)):
+                out.append((name, value))
             continue
         if kind == _LENGTH and added is not None:
             if trailers:
