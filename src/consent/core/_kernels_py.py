@@ -45,17 +45,24 @@ def header_kinds(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     ``.`` for any other header or a name that is not bytes. Names compare in any
     ASCII case. Each item must unpack into two.
     """
-    out = bytearray()
-    for name, _ in headers:
-        kind = _SPELT.get(name) if type(name) is bytes else _OTHER
-        if kind is None:
-            kind = _OTHER
-            if len(name) in _LENGTHS:
-                lower = KINDS.get(name.lower())
-                if lower is not None:
-                    kind = lower[0]
-        out.append(kind)
+    names = [name for name, _ in headers]
+    try:
+        # The usual names, as usually spelt, in one pass; the rest (0) looked at again.
+        out = [_SPELT.get(name, 0) for name in names]
+    except TypeError:  # an unhashable name
+        out = [0] * len(names)
+    if 0 in out:
+        out = [kind or _other(name) for kind, name in zip(out, names, strict=True)]
     return bytes(out)
+
+
+def _other(name: object) -> int:
+    """The kind of a name not spelt as usual (any case), or ``.``."""
+    if type(name) is bytes and len(name) in _LENGTHS:
+        lower = KINDS.get(name.lower())
+        if lower is not None:
+            return lower[0]
+    return _OTHER
 
 
 def sec_gpc(value: bytes) -> bool:

@@ -145,10 +145,8 @@ class CookiePolicy:
         self.readings: dict[bytes, RequestConsent] = {}
         self.readings_gpc: dict[bytes, RequestConsent] = {}
         self._cache_size = 4096
-        #: Set-Cookie name (bytes) -> what to do with it; see filter_headers.
-        self._names: dict[bytes, str] = {}
-        #: Set-Cookie name as sent -> the name for reports.
-        self._display: dict[bytes, str] = {}
+        #: Set-Cookie name as sent -> (what to do with it, the name for reports).
+        self._names: dict[bytes, tuple[str, str]] = {}
         #: Set-Cookie attributes (all after the first ";") -> whether they delete.
         self._deletions: dict[bytes, bool] = {}
         #: The names of the cookies the filter dropped, counted.
@@ -230,12 +228,9 @@ class CookiePolicy:
             return deletion_headers(name, secure=secure)
         return deletion_headers(name, paths=rule.paths, domains=rule.domains, secure=secure)
 
-    def _verdict(self, raw: bytes) -> str:
+    def _verdict(self, raw: bytes) -> tuple[str, str]:
+        """``(verdict, name)`` for a Set-Cookie name as sent (cached)."""
         name = raw.strip(b" \t").decode("latin-1")
-        if len(self._names) >= self._cache_size:
-            self._names.clear()
-            self._display.clear()
-        self._display[raw] = name
         if name == self.cookie_name:
             verdict = _ALWAYS
         else:
@@ -244,8 +239,10 @@ class CookiePolicy:
                 verdict = rule.category
             else:
                 verdict = _UNKNOWN if self.block_unknown else _ALWAYS
-        self._names[raw] = verdict
-        return verdict
+        if len(self._names) >= self._cache_size:
+            self._names.clear()
+        found = self._names[raw] = (verdict, name)
+        return found
 
     # -- rewriting the response -----------------------------------------------------
     def filter_set_cookies(
@@ -263,35 +260,28 @@ class CookiePolicy:
         """
         granted = state.granted
         names = self._names
-        blocked: list[str] = []
         drop: list[int] = []
+        blocked: list[str] = []
         at = kinds.find(b"S")
         while at >= 0:
             value = headers[at][1]
             # The name as sent, unstripped: the verdict cache is keyed on it.
             raw = value.partition(b"=")[0]
-            verdict = names.get(raw)
-            if verdict is None:
-                verdict = self._verdict(raw)
-            # _ALWAYS (the consent cookie, or unknown ones when allowed), _UNKNOWN
-            # (a blocked unknown cookie) or the cookie's category key.
-            if not (verdict is _ALWAYS or verdict in granted or self._deletes(value)):
+            found = names.get(raw) or self._verdict(raw)
+            # found[0]: _ALWAYS (the consent cookie, or unknown ones when allowed),
+            # _UNKNOWN (a blocked unknown cookie) or the cookie's category key.
+            if found[0] is not _ALWAYS and found[0] not in granted and not self._deletes(value):
                 drop.append(at)
-                blocked.append(self._display.get(raw) or raw.strip(b" \t").decode("latin-1"))
+                blocked.append(found[1])
             at = kinds.find(b"S", at + 1)
         if not drop:
             return None
         self.blocked.add(blocked)
-        out: list[tuple[bytes, bytes]] = []
-        out_kinds = bytearray()
-        last = 0
-        for i in drop:
-            out.extend(headers[last:i])
-            out_kinds += kinds[last:i]
-            last = i + 1
-        out.extend(headers[last:])
-        out_kinds += kinds[last:]
-        return out, bytes(out_kinds), blocked
+        if len(drop) == 1:
+            i = drop[0]
+            return [*headers[:i], *headers[i + 1 :]], kinds[:i] + kinds[i + 1 :], blocked
+        keep = [i for i in range(len(headers)) if i not in drop]
+        return [headers[i] for i in keep], bytes(kinds[i] for i in keep), blocked
 
     def filter_headers(
         self, headers: Headers, state: ConsentState, expire: tuple[bytes, ...] = ()
