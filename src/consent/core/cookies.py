@@ -6,7 +6,9 @@ The parsers are tolerant: a malformed pair is skipped, never the whole header
 
 from __future__ import annotations
 
+import calendar
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -66,35 +68,80 @@ class SetCookie:
     path: str | None
 
 
-_EPOCH_YEARS = re.compile(rb"(19[0-9]{2}|200[0-9]|201[0-9])")
+# RFC 6265, 5.1.1. Its grammar makes the part after the digits of a day, year and
+# time mandatory, which would reject "01 Jan 1970"; erratum 4148 makes it optional.
+_DATE_TOKEN = re.compile(rb"[^\x09\x20-\x2f\x3b-\x40\x5b-\x60\x7b-\x7e]+")
+_TIME = re.compile(rb"([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:[^0-9].*)?", re.DOTALL)
+_DAY = re.compile(rb"([0-9]{1,2})(?:[^0-9].*)?", re.DOTALL)
+_YEAR = re.compile(rb"([0-9]{2,4})(?:[^0-9].*)?", re.DOTALL)
+_MONTHS = {
+    m: i for i, m in enumerate(b"jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)
+}
+# RFC 6265, 5.2.2: a first character other than a DIGIT or "-", or a later non-DIGIT,
+# makes browsers ignore the Max-Age ("+0", "", "0x0"); a lone "-" is no number either.
+_MAX_AGE = re.compile(rb"-?[0-9]+")
+
+
+def _cookie_date(value: bytes) -> int | None:
+    """Epoch seconds of an RFC 6265 cookie-date (5.1.1); ``None`` when it does not parse."""
+    hms = day = month = year = None
+    # The first token matching each rule fills it, tried in this order (5.1.1 step 2).
+    for token in _DATE_TOKEN.findall(value):
+        if hms is None and (m := _TIME.fullmatch(token)):
+            hms = int(m[1]), int(m[2]), int(m[3])
+        elif day is None and (m := _DAY.fullmatch(token)):
+            day = int(m[1])
+        elif month is None and token[:3].lower() in _MONTHS:
+            month = _MONTHS[token[:3].lower()]
+        elif year is None and (m := _YEAR.fullmatch(token)):
+            year = int(m[1])
+    if hms is None or day is None or month is None or year is None:
+        return None
+    if year <= 69:
+        year += 2000
+    elif year <= 99:
+        year += 1900
+    hour, minute, second = hms
+    if year < 1601 or hour > 23 or minute > 59 or second > 59:
+        return None
+    if not 1 <= day <= calendar.monthrange(year, month)[1]:  # also "Feb 30"
+        return None
+    return calendar.timegm((year, month, day, hour, minute, second))
 
 
 def parse_attributes(rest: bytes) -> tuple[bool, str | None, str | None]:
     """``(deletion, domain, path)`` from the attributes of a ``Set-Cookie`` value
-    (all after its first ``;``). Never raises."""
-    max_age: bool | None = None  # whether a valid Max-Age deletes; None: no valid one
-    expired = False
+    (all after its first ``;``), read as RFC 6265 section 5.2 says. Never raises."""
+    max_age: bool | None = None  # whether the last valid Max-Age deletes; None: no valid one
+    expires: list[bytes] = []
     domain = path = None
     for attr in rest.split(b";") if rest else ():
         k, _, v = attr.partition(b"=")
         k = k.strip(_WS).lower()
         v = v.strip(_WS)
         if k == b"max-age":
-            digits = v.lstrip(b"-+")
-            if digits.isdigit():
-                max_age = v.startswith(b"-") or int(digits) == 0
+            if _MAX_AGE.fullmatch(v):
+                # Zero or less. Not int(v): past 4300 digits it raises ValueError.
+                max_age = v[:1] == b"-" or not v.strip(b"0")
         elif k == b"expires":
-            # Deletions use a date in the past, conventionally 1970; any year
-            # before 2020 is a deletion for our purpose.
-            expired = _EPOCH_YEARS.search(v) is not None
+            expires.append(v)
         elif k == b"domain":
             domain = v.decode("latin-1")
         elif k == b"path":
             path = v.decode("latin-1")
-    # A valid Max-Age wins over Expires, wherever each stands (RFC 6265, 5.3 step 3):
-    # "Max-Age=3600; Expires=1970" sets a cookie, so it must not pass as a deletion.
-    deletion = expired if max_age is None else max_age
-    return deletion, domain, path
+    # The last valid Max-Age wins over any Expires, wherever each stands (5.3 step 3):
+    # "Max-Age=3600; Expires=<1970>" sets a cookie, so it must not pass as a deletion.
+    if max_age is not None:
+        return max_age, domain, path
+    # Otherwise the last Expires that parses; an unparsable one is ignored (5.2.1).
+    for v in reversed(expires):
+        when = _cookie_date(v)
+        if when is not None:
+            # Past as of this call. The caller caches the verdict per attribute string
+            # for the life of the process, so a date that passes later still reads as
+            # no deletion: such a header is then dropped, never let through wrongly.
+            return when < time.time(), domain, path
+    return False, domain, path
 
 
 def parse_set_cookie(value: bytes) -> SetCookie | None:
