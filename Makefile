@@ -43,12 +43,16 @@ pytest: $(VENV)/.installed
 	CONSENT_PURE_PYTHON=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The sans-IO core's promise: its tests (pure ones and the strict-harness ones of
-# the shells) exercise every branch of src/consent/core. Measured apart from the
-# full run because, on Python 3.11, the coverage tracer changes how asyncio
+# the shells) exercise every branch of src/consent/core, the compiled kernels and
+# the pure twins chosen in turn (the two runs are combined). Measured apart from
+# the full run because, on Python 3.11, the coverage tracer changes how asyncio
 # cancellation reaches some framework tests (Django's disconnect listener).
+COVERED := tests/core tests/test_asgi.py tests/test_endpoint.py tests/test_shared_behaviour.py
 coverage: $(VENV)/.installed
-	CONSENT_PURE_PYTHON=1 $(BIN)/python -m coverage run --branch --source=consent.core -m pytest -q -p no:cacheprovider \
-		tests/core tests/test_asgi.py tests/test_endpoint.py tests/test_shared_behaviour.py
+	rm -f .coverage .coverage.*
+	$(BIN)/python -m coverage run --parallel-mode --branch --source=consent.core -m pytest -q -p no:cacheprovider $(COVERED)
+	CONSENT_PURE_PYTHON=1 $(BIN)/python -m coverage run --parallel-mode --branch --source=consent.core -m pytest -q -p no:cacheprovider $(COVERED)
+	$(BIN)/python -m coverage combine --quiet
 	$(BIN)/python -m coverage report --show-missing --fail-under=100
 
 docs: $(VENV)/.installed

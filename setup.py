@@ -1,7 +1,11 @@
-"""Builds the optional compiled twins of two hot loops (``consent.core._speedups``).
+"""Builds the optional compiled kernels (``consent.core._speedups``).
 
-Everything else about the package is in ``pyproject.toml``. Without a C compiler the
-extension is skipped (``optional=True``) and the pure-Python code runs instead.
+Four pure functions over bytes that every request runs (``header_kinds``,
+``sec_gpc``, ``read_request``, ``inject_page``). Their pure-Python twins in
+``consent.core._kernels_py`` and ``consent.core.inject`` define the behaviour, and
+``consent.core.kernels`` picks the compiled ones when they are built. Everything
+else about the package is in ``pyproject.toml``. Without a C compiler the
+extension is skipped (``optional=True``) and the pure twins run instead.
 """
 
 from setuptools import Extension, setup

@@ -349,7 +349,7 @@ def test_nothing_is_held_longer_than_the_window(chunks: list[bytes]) -> None:
     f = flow(shell=shell)
     f.start(200, list(PAGE))
     taken = sent = 0
-    for chunk in chunks:
+    for chunk in [b"<html>", *chunks]:
         _, out = f.body(chunk, True)
         taken += len(chunk)
         sent += len(out)
@@ -437,3 +437,20 @@ def test_edge_cache_controls_go_from_a_private_response() -> None:
     ]
     assert rewrite(headers, private=True) == [(b"x-other", b"1"), (b"cache-control", b"private")]
     assert rewrite(headers, vary=b"Cookie") == [*headers, (b"vary", b"Cookie")]
+
+
+def test_the_codec_memo_is_bounded() -> None:
+    shell = Shell(make_config(), who="test")
+    for i in range(70):
+        shell.pipeline.codec(b"text/html; x=%d" % i)
+    assert len(shell.pipeline._codecs) < 64
+
+
+def test_the_snippets_carry_the_nonce_of_the_first_policy_that_has_one() -> None:
+    headers = [
+        *PAGE,
+        (b"content-security-policy", b"default-src 'self'"),
+        (b"content-security-policy", b"script-src 'nonce-abc'"),
+    ]
+    _, body = serve(flow(), 200, headers, [HTML])
+    assert b'nonce="abc"' in body

@@ -46,19 +46,16 @@ def header_kinds(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
     ASCII case. Each item must unpack into two.
     """
     names = [name for name, _ in headers]
-    try:
-        # The usual names, as usually spelt, in one pass; the rest (0) looked at again.
-        out = [_SPELT.get(name, 0) for name in names]
-    except TypeError:  # an unhashable name
-        out = [0] * len(names)
+    # The usual names, as usually spelt, in one pass; the rest (0) looked at again.
+    out = [_SPELT.get(name, 0) if type(name) is bytes else _OTHER for name in names]
     if 0 in out:
         out = [kind or _other(name) for kind, name in zip(out, names, strict=True)]
     return bytes(out)
 
 
-def _other(name: object) -> int:
+def _other(name: bytes) -> int:
     """The kind of a name not spelt as usual (any case), or ``.``."""
-    if type(name) is bytes and len(name) in _LENGTHS:
+    if len(name) in _LENGTHS:
         lower = KINDS.get(name.lower())
         if lower is not None:
             return lower[0]
@@ -80,7 +77,7 @@ def read_request(
     them), ``gpc`` whether any ``sec-gpc`` header says ``1`` (as :func:`sec_gpc`;
     always False unless ``gpc_enabled``), ``accept_language`` every
     ``accept-language`` header joined with ``", "`` (``None`` without one). Names
-    are compared as ASGI sends them, lowercase; items whose name or value is not
+    are compared (``==``) as ASGI sends them, lowercase; items whose value is not
     bytes are ignored.
     """
     cookie = b""

@@ -128,7 +128,7 @@ class PageSnippets:
         """
         decided = state.decided
         # A decided visitor's snippet depends on the query only for a language override.
-        if decided and query and not _overrides_language(query):
+        if decided and not (query and _overrides_language(query)):
             query = ""
         key = (
             accept_language,
