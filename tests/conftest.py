@@ -1,8 +1,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 from consent.config import Category, ConsentConfig
+
+# The machines that run the suite are shared and their speed swings by a factor of
+# two: a property test is judged on what it finds, never on how long an example took.
+settings.register_profile("consent", deadline=None)
+settings.load_profile("consent")
 
 SECRET = "test-secret-key-0123456789abcdef"
 

@@ -101,7 +101,7 @@ class ConsentMiddleware(Shell):
                 if sub is not None:
                     await self._serve_endpoint(scope, receive, send, sub, rc.state)
                     return
-            flow = ResponseFlow(
+            flow = _Flow(
                 self.pipeline,
                 rc,
                 scope["method"],
@@ -110,7 +110,9 @@ class ConsentMiddleware(Shell):
                 scope.get("root_path", ""),
                 language,
             )
-            await self.app(scope, receive, _through(flow, send))
+            flow.inner = send
+            flow.held = None
+            await self.app(scope, receive, flow.send)
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "lifespan":
@@ -173,47 +175,47 @@ class ConsentMiddleware(Shell):
         await _send_response(send, out, method)
 
 
-def _through(flow: ResponseFlow, send: Send) -> Send:
-    """The ``send`` the app gets: every message goes through ``flow``.
+class _Flow(ResponseFlow):
+    """A response flow with the ASGI ``send`` the app gets: messages in, messages out."""
 
-    Not a coroutine function: most messages need nothing changed, and then the
-    inner send's own awaitable is handed back as it is.
-    """
-    held: Message | None = None  # the start message, while the flow holds it
+    __slots__ = ("held", "inner")
+    #: The server's send.
+    inner: Send
+    #: The start message, while the flow holds it.
+    held: Message | None
 
-    def send_through(message: Message) -> Awaitable[None]:
-        nonlocal held
+    def send(self, message: Message) -> Awaitable[None]:
+        # Not a coroutine function: most messages need nothing changed, and then
+        # the server's own awaitable is handed back as it is.
         kind = message["type"]
         if kind == "http.response.body":
-            if flow.state == PASS:
-                return send(message)
+            if self.state == PASS:
+                return self.inner(message)
             chunk = message.get("body", b"")
-            start, out = flow.body(chunk, message.get("more_body", False))
+            start, out = self.body(chunk, message.get("more_body", False))
             if out is not chunk:
                 message = {**message, "body": out}
             if start is None:
                 # Still held (an empty chunk, nothing to send yet) or streaming.
-                return _NOTHING if flow.state == HELD else send(message)
+                return _NOTHING if self.state == HELD else self.inner(message)
         elif kind == "http.response.start":
             headers = message.get("headers", ())
-            out_headers = flow.start(message["status"], headers, message.get("trailers", False))
+            out_headers = self.start(message["status"], headers, message.get("trailers", False))
             if out_headers is None:
-                held = message
+                self.held = message
                 return _NOTHING
             if out_headers is not headers:
                 message = {**message, "headers": out_headers}
-            return send(message)
+            return self.inner(message)
         else:
             # Anything else (pathsend, trailers, early hints, debug, unknown types) is
             # forwarded as it is and in order; a held start goes out first, unchanged.
-            start = flow.flush()
+            start = self.flush()
             if start is None:
-                return send(message)
-        assert held is not None
-        first, held = {**held, "headers": start}, None
-        return _send_both(send, first, message)
-
-    return send_through
+                return self.inner(message)
+        assert self.held is not None
+        first, self.held = {**self.held, "headers": start}, None
+        return _send_both(self.inner, first, message)
 
 
 async def _send_both(send: Send, first: Message, second: Message) -> None:

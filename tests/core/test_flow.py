@@ -26,6 +26,7 @@ from ..conftest import make_config
 Header = tuple[bytes, bytes]
 
 SHELL = Shell(make_config(), who="test")
+SMALL_WINDOW = Shell(make_config(inject_window=1024), who="test")
 POLICY = SHELL.policy
 HTML = b"<!doctype html><html><head><title>t</title></head><body><p>hi</p></body></html>"
 PAGE = [(b"content-type", b"text/html; charset=utf-8")]
@@ -175,7 +176,7 @@ headers_strategy = st.lists(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     headers_strategy,
     st.sets(st.sampled_from(["preferences", "analytics", "marketing"])),
@@ -321,7 +322,7 @@ def test_a_chunk_that_completes_the_declared_length_is_a_whole_page() -> None:
     assert f.body(b"<!-- extra -->", True) == (None, b"<!-- extra -->")
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(st.data())
 def test_every_chunk_split_gives_the_whole_page_bytes(data: st.DataObject) -> None:
     page = data.draw(
@@ -342,11 +343,10 @@ def test_every_chunk_split_gives_the_whole_page_bytes(data: st.DataObject) -> No
     assert split == whole
 
 
-@settings(max_examples=150)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.binary(min_size=1, max_size=3000), min_size=1, max_size=12))
 def test_nothing_is_held_longer_than_the_window(chunks: list[bytes]) -> None:
-    shell = Shell(make_config(inject_window=1024), who="test")
-    f = flow(shell=shell)
+    f = flow(shell=SMALL_WINDOW)
     f.start(200, list(PAGE))
     taken = sent = 0
     for chunk in [b"<html>", *chunks]:

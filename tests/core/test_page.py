@@ -82,5 +82,5 @@ def test_the_deletion_verdicts_are_bounded() -> None:
     p = CookiePolicy(CONFIG)
     p._cache_size = 2
     for i in range(3):
-        p._deletes(b"_ga=1; Max-Age=%d" % i)
+        p._deletes(b" Max-Age=%d" % i)
     assert len(p._deletions) == 1

@@ -57,9 +57,6 @@ Headers = Sequence[tuple[bytes, bytes]]
 # States of a ResponseFlow.
 START, PASS, HELD, INJECTING, DONE = range(5)
 
-_SET_COOKIE = b"S"
-_TYPE = b"T"
-
 
 class Pipeline:
     """What every :class:`ResponseFlow` of one middleware shares: built once from the config.
@@ -171,26 +168,29 @@ class ResponseFlow:
         ``exc_info``); the new start wins.
         """
         self._injector = None
+        p = self._p
         kinds = header_kinds(headers)
-        expire = self.rc.expire
         changed = False
-        if kinds.find(_SET_COOKIE) >= 0:
-            kept = self._p.policy.filter_set_cookies(headers, kinds, self.rc.state)
+        if kinds.find(b"S") >= 0:
+            kept = p.policy.filter_set_cookies(headers, kinds, self.rc.state)
             if kept is not None:
                 headers, kinds, _ = kept
                 changed = True
+        expire = self.rc.expire
         if expire:
-            expire = self._p.deletions(expire)
+            expire = p.deletions(expire)
             headers = [*headers, *((b"set-cookie", v) for v in expire)]
-            kinds += _SET_COOKIE * len(expire)
+            kinds += b"S" * len(expire)
             changed = True
-        at = kinds.find(_TYPE)
-        codec = self._p.codec(headers[at][1]) if at >= 0 else ""
+        at = kinds.find(b"T")
+        codec = p._codecs.get(headers[at][1]) if at >= 0 else ""
+        if codec is None:
+            codec = p.codec(headers[at][1])
         if (
             (codec or status == 304)
-            and self._p.inject
+            and p.inject
             and (self.method == "GET" or self.method == "HEAD" or self.method.upper() in _READS)
-            and not (self._p.exclude and self.path.startswith(self._p.exclude))
+            and not (p.exclude and self.path.startswith(p.exclude))
         ):
             if status == 200 and codec and _injectable(headers, kinds):
                 self._codec = codec
@@ -308,7 +308,7 @@ _READS = ("GET", "HEAD")
 
 def _injectable(headers: Headers, kinds: bytes) -> bool:
     """No Content-Encoding but identity, no Content-Range, no download, one Content-Type."""
-    if kinds.find(b"R") >= 0 or kinds.count(_TYPE) != 1:
+    if kinds.find(b"R") >= 0 or kinds.count(b"T") != 1:
         return False
     at = kinds.find(b"Z")
     while at >= 0:

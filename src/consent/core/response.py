@@ -228,8 +228,9 @@ class CookiePolicy:
             return deletion_headers(name, secure=secure)
         return deletion_headers(name, paths=rule.paths, domains=rule.domains, secure=secure)
 
-    def _verdict(self, raw: bytes) -> tuple[str, str]:
-        """``(verdict, name)`` for a Set-Cookie name as sent (cached)."""
+    def _verdict(self, value: bytes) -> tuple[str, str]:
+        """``(verdict, name)`` for a Set-Cookie value's name as sent (cached)."""
+        raw = value.partition(b"=")[0]
         name = raw.strip(b" \t").decode("latin-1")
         if name == self.cookie_name:
             verdict = _ALWAYS
@@ -260,19 +261,26 @@ class CookiePolicy:
         """
         granted = state.granted
         names = self._names
+        deletes = self._deletions
         drop: list[int] = []
         blocked: list[str] = []
         at = kinds.find(b"S")
         while at >= 0:
             value = headers[at][1]
             # The name as sent, unstripped: the verdict cache is keyed on it.
-            raw = value.partition(b"=")[0]
-            found = names.get(raw) or self._verdict(raw)
-            # found[0]: _ALWAYS (the consent cookie, or unknown ones when allowed),
-            # _UNKNOWN (a blocked unknown cookie) or the cookie's category key.
-            if found[0] is not _ALWAYS and found[0] not in granted and not self._deletes(value):
-                drop.append(at)
-                blocked.append(found[1])
+            verdict, name = names.get(value.partition(b"=")[0]) or self._verdict(value)
+            # verdict: _ALWAYS (the consent cookie, or unknown ones when allowed),
+            # _UNKNOWN (a blocked unknown cookie) or the cookie's category key. A
+            # refused cookie's header passes only as a deletion (cached per
+            # attribute string).
+            if verdict is not _ALWAYS and verdict not in granted:
+                attrs = value.partition(b";")[2]
+                deletion = deletes.get(attrs)
+                if deletion is None:
+                    deletion = self._deletes(attrs)
+                if not deletion:
+                    drop.append(at)
+                    blocked.append(name)
             at = kinds.find(b"S", at + 1)
         if not drop:
             return None
@@ -303,18 +311,11 @@ class CookiePolicy:
             headers = [*headers, *((b"set-cookie", v) for v in expire)]
         return headers, blocked
 
-    def _deletes(self, value: bytes) -> bool:
-        """Whether a refused Set-Cookie ``value`` is a deletion (those always pass).
-
-        That depends only on the attributes, which repeat from response to
-        response: the answer is cached per attribute string.
-        """
-        attrs = value.partition(b";")[2]
-        cache = self._deletions
-        found = cache.get(attrs)
-        if found is None:
-            found = _attributes_delete(attrs)
-            if len(cache) >= self._cache_size:
-                cache.clear()
-            cache[attrs] = found
+    def _deletes(self, attrs: bytes) -> bool:
+        """Whether Set-Cookie attributes (all after the first ``;``) make it a deletion
+        a browser honours (those always pass); cached per attribute string."""
+        found = _attributes_delete(attrs)
+        if len(self._deletions) >= self._cache_size:
+            self._deletions.clear()
+        self._deletions[attrs] = found
         return found
