@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from .core.memo import remember
 from .errors import BadSignature
 from .signing import Signer, b64encode
 
@@ -63,6 +64,13 @@ class ConsentState:
         }
 
 
+class _Unseen:
+    """What the verification memo answers for a value it has not seen."""
+
+
+_UNSEEN = _Unseen()
+
+
 class StateCodec:
     """Encodes a :class:`ConsentState` into the consent cookie value and back.
 
@@ -107,14 +115,12 @@ class StateCodec:
 
     def decode(self, value: bytes | str, *, now: float | None = None) -> ConsentState | None:
         raw = value.encode("latin-1", "replace") if isinstance(value, str) else value
-        if raw in self._cache:
-            state = self._cache[raw]
+        cached = self._cache.get(raw, _UNSEEN)
+        if isinstance(cached, _Unseen):
+            # An attacker cycling values only empties the memo now and then.
+            state = remember(self._cache, raw, self._verify(raw), self._cache_size)
         else:
-            state = self._verify(raw)
-            if len(self._cache) >= self._cache_size:
-                # Drop the oldest entry; an attacker cycling values only evicts.
-                del self._cache[next(iter(self._cache))]
-            self._cache[raw] = state
+            state = cached
         if state is None or state.issued_at is None:
             return None
         t = time.time() if now is None else now

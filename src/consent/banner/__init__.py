@@ -20,6 +20,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, S
 from markupsafe import Markup
 
 from ..config import CONSENT_MODE_TYPES, Category, ConsentConfig, Theme
+from ..core.memo import remember
 from ..state import ConsentState
 from ._i18n import RTL, fmt, format_duration, load_shipped, normalize_tag, parse_accept_language
 
@@ -233,9 +234,7 @@ class Banner:
         found = (self._match(override) if override else None) or self._from_header(accept_language)
         # Headers are chosen by the client: remember only short ones, and only so many.
         if len(accept_language or "") + len(override or "") <= _MEMO_LEN:
-            if len(self._negotiated) >= _CACHE_MAX:
-                self._negotiated.clear()
-            self._negotiated[key] = found
+            remember(self._negotiated, key, found, _CACHE_MAX)
         return found
 
     def _from_header(self, header: str | None) -> str:
@@ -506,9 +505,7 @@ class Banner:
         raw = json.dumps(modes, separators=(",", ":")) if modes else ""
         ctx["modes"] = Markup(raw.replace("&", "&amp;").replace("'", "&#39;"))
         compiled = _Compiled(self._env.get_template("snippet.html").render(ctx))
-        if len(self._snippets) >= _CACHE_MAX:
-            self._snippets.clear()
-        self._snippets[key] = compiled
+        remember(self._snippets, key, compiled, _CACHE_MAX)
         return compiled
 
     def banner_fragment(
@@ -524,9 +521,7 @@ class Banner:
         if cached is None:
             ctx = self._context(self._views[self._canon(locale)], prefix, state)
             cached = _Compiled(self._env.get_template("banner.html").render(ctx))
-            if len(self._fragments) >= _CACHE_MAX:
-                self._fragments.clear()
-            self._fragments[key] = cached
+            remember(self._fragments, key, cached, _CACHE_MAX)
         url = self._urls.get(next_url)
         if url is None:
             url = self._escape_url(next_url)
@@ -536,9 +531,7 @@ class Banner:
         # Pages repeat, so a bounded memo beats escaping on every call (~5x faster).
         escaped = html.escape(url)
         if len(url) <= _MEMO_LEN:
-            if len(self._urls) >= _CACHE_MAX:
-                self._urls.clear()
-            self._urls[url] = escaped
+            remember(self._urls, url, escaped, _CACHE_MAX)
         return escaped
 
     def head_snippet(self, state: ConsentState, *, nonce: str | None = None) -> str:
@@ -553,9 +546,7 @@ class Banner:
         compiled = self._heads.get(key)
         if compiled is None:
             compiled = _Compiled(self._render_head(state))
-            if len(self._heads) >= _CACHE_MAX:
-                self._heads.clear()
-            self._heads[key] = compiled
+            remember(self._heads, key, compiled, _CACHE_MAX)
         return compiled.fill("", "" if nonce is None else _nonce_attr(nonce))
 
     def head_snippet_bytes(

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from .memo import remember
+
 __all__ = [
     "CookieMatcher",
     "SetCookie",
@@ -198,10 +200,7 @@ class CookieMatcher(Generic[T]):
             m = self._regex.fullmatch(name)
             if m is not None and m.lastgroup is not None:
                 found = self._group_value[int(m.lastgroup[1:])]
-        if len(self._cache) >= self._cache_size:
-            self._cache.clear()
-        self._cache[name] = found
-        return found
+        return remember(self._cache, name, found, self._cache_size)
 
 
 _UNSAFE = re.compile(r"[\x00-\x20\x7f;,\"\\]")

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from ..config import ConsentConfig
 from .inject import HTMLInjector, body_is_injectable, html_codec
 from .kernels import header_kinds, inject_page
+from .memo import remember
 from .page import PageSnippets, nonce_of
 from .response import CookiePolicy, RequestConsent
 
@@ -83,10 +84,7 @@ class Pipeline:
         """The codec of a page with this Content-Type, or ``""`` when it is no page to inject."""
         found = self._codecs.get(content_type)
         if found is None:
-            found = html_codec(content_type) or ""
-            if len(self._codecs) >= 64:
-                self._codecs.clear()
-            self._codecs[content_type] = found
+            found = remember(self._codecs, content_type, html_codec(content_type) or "", 64)
         return found
 
     def deletions(self, expire: tuple[bytes, ...]) -> tuple[bytes, ...]:

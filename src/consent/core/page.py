@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ..state import ConsentState
+from .memo import remember
 
 __all__ = ["PageBanner", "PageSnippets", "csp_nonce", "nonce_of", "page_snippets"]
 
@@ -161,7 +162,5 @@ class PageSnippets:
             nonce=nonce,
         )
         if nonce is None:
-            if len(self._memo) >= self._size:
-                self._memo.clear()
-            self._memo[key] = (head, body)
+            remember(self._memo, key, (head, body), self._size)
         return head, body

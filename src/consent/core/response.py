@@ -10,6 +10,7 @@ and per response it drops the ``Set-Cookie`` headers that state does not allow
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ..signing import Signer
 from ..state import ConsentState, StateCodec
 from .cookies import CookieMatcher, deletion_headers, parse_attributes, parse_cookie_header
 from .kernels import header_kinds
+from .memo import remember
 
 __all__ = ["BlockedCookies", "CookiePolicy", "RequestConsent", "Rule"]
 
@@ -71,16 +73,18 @@ class BlockedCookies:
     """Counts the cookie names the middleware blocked, for reports (bounded).
 
     :meth:`add` only appends to a list (it runs on the response path); the names
-    are counted when :attr:`counts` is read, or every 256 responses.
+    are counted when :attr:`counts` is read, or every 256 responses, under a lock
+    (threads of a WSGI server add at once). :attr:`counts` is a copy, so a report
+    never iterates what a request is changing.
     """
 
-    __slots__ = ("_counts", "_limit", "_pending")
+    __slots__ = ("_counts", "_limit", "_lock", "_pending")
 
     def __init__(self, limit: int = 1000) -> None:
         self._counts: Counter[str] = Counter()
         self._limit = limit
-        #: Lists of names not counted yet. (The compiled filter counts into
-        #: ``_counts`` at once, within ``_limit``, as :meth:`_fold` does.)
+        self._lock = threading.Lock()
+        #: Lists of names not counted yet.
         self._pending: list[Iterable[str]] = []
 
     def add(self, names: Iterable[str]) -> None:
@@ -93,22 +97,25 @@ class BlockedCookies:
     def counts(self) -> Counter[str]:
         """Blocked cookie name -> how many times; at most ``limit`` names."""
         self._fold()
-        return self._counts
+        with self._lock:
+            return self._counts.copy()
 
     def _fold(self) -> None:
-        pending = self._pending
-        self._pending = []
-        counts = self._counts
-        limit = self._limit
-        # Counter counts in C; a site blocks few distinct names, so merging is cheap.
-        fresh = Counter(itertools.chain.from_iterable(pending))
-        if len(counts) + len(fresh) <= limit:
-            counts.update(fresh)
-            return
-        for names in pending:  # near the limit: which names get in depends on order
-            for name in names:
-                if name in counts or len(counts) < limit:
-                    counts[name] += 1
+        with self._lock:
+            # A list another thread still appends to after this swap is counted
+            # next time, or (rarely, under contention) its last names are missed.
+            pending, self._pending = self._pending, []
+            counts = self._counts
+            limit = self._limit
+            # Counter counts in C; a site blocks few distinct names, so merging is cheap.
+            fresh = Counter(itertools.chain.from_iterable(pending))
+            if len(counts) + len(fresh) <= limit:
+                counts.update(fresh)
+                return
+            for names in pending:  # near the limit: which names get in depends on order
+                for name in names:
+                    if name in counts or len(counts) < limit:
+                        counts[name] += 1
 
 
 class CookiePolicy:
@@ -176,11 +183,7 @@ class CookiePolicy:
         t = _time() if now is None else now
         if hit is not None and t < hit.valid_until:
             return hit
-        result = self._read(header, gpc, t)
-        if len(cache) >= self._cache_size:
-            del cache[next(iter(cache))]
-        cache[header] = result
-        return result
+        return remember(cache, header, self._read(header, gpc, t), self._cache_size)
 
     def _read(self, header: bytes, gpc: bool, now: float) -> RequestConsent:
         cookies = parse_cookie_header(header)
@@ -240,10 +243,7 @@ class CookiePolicy:
                 verdict = rule.category
             else:
                 verdict = _UNKNOWN if self.block_unknown else _ALWAYS
-        if len(self._names) >= self._cache_size:
-            self._names.clear()
-        found = self._names[raw] = (verdict, name)
-        return found
+        return remember(self._names, raw, (verdict, name), self._cache_size)
 
     # -- rewriting the response -----------------------------------------------------
     def filter_set_cookies(
@@ -314,8 +314,4 @@ class CookiePolicy:
     def _deletes(self, attrs: bytes) -> bool:
         """Whether Set-Cookie attributes (all after the first ``;``) make it a deletion
         a browser honours (those always pass); cached per attribute string."""
-        found = _attributes_delete(attrs)
-        if len(self._deletions) >= self._cache_size:
-            self._deletions.clear()
-        self._deletions[attrs] = found
-        return found
+        return remember(self._deletions, attrs, _attributes_delete(attrs), self._cache_size)
