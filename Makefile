@@ -6,12 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo test install lint typecheck coverage pytest docs bench screenshots clean
+.PHONY: demo test install lint typecheck coverage pytest sanitize sanitized-run docs bench screenshots clean
 
 demo: $(VENV)/.installed
 	$(BIN)/consent demo --port $(PORT)
 
-test: $(VENV)/.installed node_modules/.installed lint typecheck coverage pytest docs
+test: $(VENV)/.installed node_modules/.installed lint typecheck coverage pytest sanitize docs
 
 install: $(VENV)/.installed
 
@@ -54,6 +54,45 @@ coverage: $(VENV)/.installed
 	CONSENT_PURE_PYTHON=1 $(BIN)/python -m coverage run --parallel-mode --branch --source=consent.core -m pytest -q -p no:cacheprovider $(COVERED)
 	$(BIN)/python -m coverage combine --quiet
 	$(BIN)/python -m coverage report --show-missing --fail-under=100
+
+# The compiled kernels once more, built with AddressSanitizer and UBSan into
+# build/asan/ (the build in src/ is left as it is) and driven by the tests that
+# call them. tests/conftest.py loads the file CONSENT_SPEEDUPS_PATH names as
+# consent.core._speedups, and test_kernels.py checks that it is the one run. Any
+# report (a read past a buffer, a use after free, a signed overflow, ...) ends the
+# process at once, so the run fails; --capture=sys leaves file descriptor 2 alone
+# so that the report shows (pytest's default capture would swallow it).
+# Python itself is not built with ASan: the ASan runtime is preloaded, Python's
+# allocator is plain malloc (so ASan sees every object's bounds) and leaks are not
+# looked for (the interpreter's are not ours; tests/core/test_refleaks.py counts
+# the kernels' own). The runtimes come with gcc (Debian: libasan8, libubsan1);
+# nothing is installed here. Without them (no gcc, or clang on macOS) the step is
+# skipped with a message, except where CONSENT_REQUIRE_SPEEDUPS=1 (.ci/run) makes
+# it a failure, as for the compiled-kernel tests. To show that the gate
+# bites, check a broken copy: make sanitize SAN_SOURCE=copy.c SAN_DIR=build/asan-copy
+SAN_SOURCE := src/consent/core/_speedups.c
+SAN_DIR    := build/asan
+SAN_CFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+              -g -O1 -Wall -Wextra -Werror -shared -fPIC
+SAN_TESTS  := tests/core/test_kernels.py tests/core/test_refleaks.py tests/core/test_flow.py \
+              tests/test_shared_behaviour.py
+SAN_SO      = $(SAN_DIR)/_speedups$(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+SAN_INCLUDE = $(shell $(BIN)/python -c 'import sysconfig; p = sysconfig.get_paths(); print(*sorted({"-I" + p["include"], "-I" + p["platinclude"]}))')
+sanitize: $(VENV)/.installed
+	@if ! command -v gcc >/dev/null 2>&1 || ! test -f "$$(gcc -print-file-name=libasan.so)" \
+		|| ! test -f "$$(gcc -print-file-name=libubsan.so)"; then \
+		echo "sanitize: needs gcc with its ASan/UBSan runtimes (Debian: gcc, libasan8, libubsan1)"; \
+		if [ -n "$$CONSENT_REQUIRE_SPEEDUPS" ]; then exit 1; fi; \
+		echo "sanitize: skipped (set CONSENT_REQUIRE_SPEEDUPS=1 to make this a failure)"; \
+	else $(MAKE) --no-print-directory sanitized-run; fi
+
+sanitized-run: $(VENV)/.installed
+	mkdir -p $(SAN_DIR)
+	gcc $(SAN_CFLAGS) $(SAN_INCLUDE) -o $(SAN_SO) $(SAN_SOURCE)
+	CONSENT_SPEEDUPS_PATH=$(SAN_SO) CONSENT_REQUIRE_SPEEDUPS=1 PYTHONMALLOC=malloc \
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(BIN)/python -m pytest -q -p no:cacheprovider --capture=sys $(SAN_TESTS)
 
 docs: $(VENV)/.installed
 	@if [ -f mkdocs.yml ]; then NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site; fi

@@ -507,6 +507,23 @@ def test_the_package_picks_the_compiled_kernels_unless_told_not_to(
     assert kernels.read_request([(b"cookie", b"a")], True) == (b"a", False, None)
 
 
+def test_the_tests_run_the_build_that_consent_speedups_path_names(c: ModuleType) -> None:
+    # tests/conftest.py loads the file CONSENT_SPEEDUPS_PATH names (``make sanitize``:
+    # the AddressSanitizer/UBSan build in build/asan/) as consent.core._speedups;
+    # without it, the build next to kernels.py is the one tested.
+    from consent.core import kernels
+
+    path = os.environ.get("CONSENT_SPEEDUPS_PATH")
+    if path:
+        assert c.__file__ == os.path.abspath(path)
+    else:
+        assert pathlib.Path(c.__file__).parent == pathlib.Path(kernels.__file__).parent
+    if not os.environ.get("CONSENT_PURE_PYTHON"):  # and it is the one the package runs
+        assert kernels.COMPILED
+        assert kernels.header_kinds is c.header_kinds
+        assert kernels.read_request is c.read_request
+
+
 def test_the_source_holds_pure_kernels_only() -> None:
     text = SOURCE.read_text()
     code = re.sub(r"/\*.*?\*/", "", text, flags=re.S)  # comments may name anything
