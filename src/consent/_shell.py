@@ -4,6 +4,7 @@ and the consent log behind the endpoint."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 from .banner import Banner
@@ -13,7 +14,9 @@ from .core.flow import Pipeline
 from .core.page import PageSnippets
 from .core.response import BlockedCookies, CookiePolicy
 from .errors import ConsentError, LogUnavailable
-from .log import LogEntry, LogStore, open_store
+from .log import LogEntry, LogStore, LogURLError, open_store, redact_secrets
+
+logger = logging.getLogger("consent")
 
 __all__ = ["LogKeeper", "Shell", "log_unavailable"]
 
@@ -63,6 +66,7 @@ class LogKeeper:
         self._lock: asyncio.Lock | None = None
         # Texts bundles already archived in the log by this process.
         self._texts_stored: set[str] = set()
+        self._warned_one_by_one = False
 
     async def store(self) -> LogStore:
         """The consent log, opened on first use; raises :class:`LogUnavailable`."""
@@ -72,7 +76,10 @@ class LogKeeper:
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._store is None:
-                self._store = open_store(self._url)
+                try:
+                    self._store = open_store(self._url)
+                except LogURLError as exc:  # e.g. the driver it names is not installed
+                    raise LogUnavailable(f"cannot open the consent log: {exc}") from exc
             if not self._open:
                 try:
                     await self._store.open()
@@ -84,21 +91,47 @@ class LogKeeper:
         return self._store
 
     async def record(self, decision: Decision) -> None:
-        """Write ``decision`` durably; raises :class:`LogUnavailable`."""
+        """Write ``decision`` durably, all its records or none; raises :class:`LogUnavailable`."""
+        entries = [LogEntry(**fields) for fields in decision.records]
         store = await self.store()
         if decision.texts_hash not in self._texts_stored:
+            # Before the records, which refer to it; storing it twice changes nothing.
             await store.put_texts(decision.texts_hash, decision.texts_json)
             self._texts_stored.add(decision.texts_hash)
-        for fields in decision.records:
-            await store.append(LogEntry(**fields))
+        append_many = getattr(store, "append_many", None)
+        if append_many is not None:
+            # One transaction: with Sec-GPC a decision is two records, and a 503
+            # must not leave the first of them in the log.
+            await append_many(entries)
+            return
+        if not self._warned_one_by_one and len(entries) > 1:
+            self._warned_one_by_one = True
+            logger.warning(
+                "the consent log store %s has no append_many(): a decision's records "
+                "are written one at a time, and a failure can leave some of them",
+                type(store).__name__,
+            )
+        for entry in entries:
+            await store.append(entry)
 
     async def settle(self, decision: Decision) -> EndpointResponse:
         """The answer to ``decision``: its response once recorded, else a 503."""
         try:
             await self.record(decision)
         except LogUnavailable as exc:
+            return log_unavailable(self._redacted(exc))
+        except Exception as exc:
+            # A store's own failure (or a bug): the decision is not recorded either.
             return log_unavailable(exc)
         return decision.response
+
+    def _redacted(self, exc: LogUnavailable) -> LogUnavailable:
+        """``exc``, or a copy whose message quotes no secret of the log URL."""
+        text = str(exc)
+        clean = redact_secrets(text, self._url)
+        if clean == text:
+            return exc
+        return LogUnavailable(clean)
 
     async def close(self) -> None:
         """Close the consent log."""
@@ -107,11 +140,23 @@ class LogKeeper:
             await self._store.close()
 
 
-def log_unavailable(exc: LogUnavailable) -> EndpointResponse:
-    """The answer when a decision could not be recorded: 503, and no cookie set."""
-    return error(
-        503,
-        "log_unavailable",
-        f"your choice could not be recorded, so it was not applied; please retry ({exc})",
-        [(b"retry-after", b"5")],
-    )
+#: What the visitor is told when the log is down: nothing about the server.
+_UNAVAILABLE = "your choice could not be recorded, so it was not applied; please retry"
+
+
+def log_unavailable(exc: Exception) -> EndpointResponse:
+    """The answer when a decision could not be recorded: 503, and no cookie set.
+
+    The visitor gets a generic message; why goes to the ``consent`` logger
+    (``exc``'s message, which for :class:`LogUnavailable` names the log with any
+    password masked; with a traceback for anything else).
+    """
+    if isinstance(exc, LogUnavailable):
+        logger.error("a consent decision was not recorded and was answered 503: %s", exc)
+    else:
+        logger.error(
+            "a consent decision was not recorded and was answered 503: the log raised %s",
+            type(exc).__name__,
+            exc_info=exc,
+        )
+    return error(503, "log_unavailable", _UNAVAILABLE, [(b"retry-after", b"5")])

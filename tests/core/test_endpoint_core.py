@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from urllib.parse import urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from consent.banner import Banner
 from consent.core.endpoint import (
+    MAX_BODY,
     Decision,
     Endpoint,
     EndpointRequest,
     EndpointResponse,
     browser_family,
+    declared_length,
     endpoint_subpath,
     truncate_ip,
 )
 from consent.core.page import csp_nonce, page_snippets
 from consent.core.response import CookiePolicy
+from consent.log import LogEntry
 from consent.state import ConsentState
 
 from ..conftest import make_config
@@ -334,3 +342,289 @@ def test_verdict_cache_is_bounded_and_the_consent_cookie_always_passes() -> None
     _, blocked = p.filter_headers(headers, p.undecided)
     assert blocked == [f"x{i}" for i in range(5)] and len(p._names) <= 3
     assert p.allows("consent", p.undecided)
+
+
+# -- hostile bodies: every error path is a 4xx, never an exception ----------------------
+
+JSON_CT = (b"content-type", b"application/json")
+
+
+def post_json(body: bytes | str, state: ConsentState = UNDECIDED) -> EndpointResponse | Decision:
+    raw = body.encode() if isinstance(body, str) else body
+    return endpoint().handle(req("POST", "", JSON_CT), raw, state)
+
+
+def refused(out: EndpointResponse | Decision, status: int = 400) -> str:
+    """The detail of an error answer (asserting it is one, short and cookie-free)."""
+    assert isinstance(out, EndpointResponse), out
+    assert out.status == status, out.body
+    assert not any(k == b"set-cookie" for k, _ in out.headers)
+    detail: str = json.loads(out.body)["detail"]
+    assert len(detail) <= 200, detail
+    return detail
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 5000,
+        "[" * 5000 + "]" * 5000,
+        '{"a":' * 2500 + "1" + "}" * 2500,
+        '{"action":"save","categories":' + "[" * 5000 + "]" * 5000 + "}",
+        '{"action":"accept_all","x":' + '[{"y":' * 1500 + "0" + "}]" * 1500 + "}",
+        "[" * 33 + "]" * 33,
+    ],
+    ids=["open-arrays", "closed-arrays", "objects", "in-categories", "mixed", "just-too-deep"],
+)
+def test_deeply_nested_json_is_a_400(body: str) -> None:
+    assert len(body.encode()) <= MAX_BODY
+    assert "nested deeper than" in refused(post_json(body))
+
+
+def test_brackets_inside_json_strings_do_not_count_as_nesting() -> None:
+    body = json.dumps({"action": "accept_all", "note": "[" * 5000 + '\\"{' * 100})
+    assert isinstance(post_json(body), Decision)
+    shallow = {"action": "accept_all", "meta": [[[[{"a": [1, 2, 3]}]]]] * 40}
+    assert isinstance(post_json(json.dumps(shallow)), Decision)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ('{"action":"save","categories":"analytics"}', "'categories' must be a list"),
+        ('{"action":"save","categories":{"analytics":true}}', "'categories' must be a list"),
+        ('{"action":"save","categories":null}', "'categories' must be a list"),
+        ('{"action":"save","categories":["analytics",1]}', "'categories' must be a list"),
+        ('{"action":"save","categories":[["analytics"]]}', "'categories' must be a list"),
+    ],
+)
+def test_json_categories_must_be_a_list_of_strings(body: str, why: str) -> None:
+    assert why in refused(post_json(body))
+
+
+def test_a_form_with_a_single_category_field_still_works() -> None:
+    out = endpoint().handle(req("POST", "", FORM), b"action=save&categories=analytics", UNDECIDED)
+    assert isinstance(out, Decision) and out.records[0]["granted"] == ("analytics",)
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ('{"action":"save","action":"accept_all"}', "repeated"),
+        ('{"action":"accept_all","x":{"k":1,"k":2}}', "repeated"),
+        ('{"action":"accept_all","n":' + "9" * 5000 + "}", "number"),
+        ('{"action":"accept_all","n":NaN}', "NaN"),
+        ('{"action":"accept_all","n":-Infinity}', "NaN"),
+        ("\ufeff{}", "malformed JSON"),
+        ('{"action":"accept_all"', "malformed JSON"),
+        ('{"action":"accept_all"} {}', "malformed JSON"),
+    ],
+)
+def test_malformed_json_is_a_400_with_a_short_precise_message(body: str, why: str) -> None:
+    detail = refused(post_json(body))
+    assert why in detail and "sys." not in detail
+
+
+def test_error_messages_echo_at_most_a_little_of_the_input() -> None:
+    for body in (
+        json.dumps({"action": "x" * 10000}),
+        json.dumps({"action": "save", "categories": ["y" * 3000] * 4}),
+        '{"action":"save","' + "x" * 5000 + '":1,"' + "x" * 5000 + '":2}',  # a repeated key
+    ):
+        refused(post_json(body))
+    out = endpoint().handle(req("GET", "/" + "z" * 10000), b"", UNDECIDED)
+    refused(out, 404)
+    out = endpoint().handle(req("POST", "", (b"content-type", b"t/" + b"q" * 9000)), b"", UNDECIDED)
+    refused(out, 415)
+    out = endpoint().handle(
+        req("POST", "", FORM, (b"origin", b"https://" + b"e" * 9000)),
+        b"action=accept_all",
+        UNDECIDED,
+    )
+    refused(out, 403)
+
+
+@pytest.mark.parametrize(
+    ("value", "length"),
+    [
+        (None, None),
+        ("12", 12),
+        (b"12", 12),
+        (" 12\t", 12),
+        (b"0", 0),
+        ("²", None),
+        ("1²", None),
+        ("١٢", None),  # Arabic-Indic digits: int() would read them as 12
+        ("\uff11\uff12", None),  # fullwidth digits
+        ("²".encode(), None),
+        ("١٢".encode(), None),
+        ("-1", None),
+        ("+1", None),
+        ("1_000", None),
+        ("", None),
+        ("0x10", None),
+        ("1 2", None),
+        ("\xa012", None),  # a no-break space is not HTTP whitespace
+    ],
+)
+def test_declared_length_reads_ascii_digits_only(
+    value: bytes | str | None, length: int | None
+) -> None:
+    assert declared_length(value) == length
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, b"9" * 5000, "1" + "0" * 30])
+def test_a_content_length_of_thousands_of_digits_is_too_large_not_an_error(
+    value: bytes | str,
+) -> None:
+    length = declared_length(value)  # int() refuses more than 4,300 digits
+    assert length is not None and length > MAX_BODY
+
+
+def test_leading_zeros_of_a_content_length_do_not_count() -> None:
+    assert declared_length("0" * 4999 + "12") == 12
+
+
+# -- property: nothing a client sends makes the endpoint raise ------------------------------
+
+_JSON_TYPES = [b"application/json", b"application/json; charset=latin-1", b"APPLICATION/JSON "]
+_FORM_TYPES = [
+    b"application/x-www-form-urlencoded",
+    b"application/x-www-form-urlencoded; charset=utf-8",
+]
+_CONTENT_TYPES = (
+    st.sampled_from(_JSON_TYPES + _FORM_TYPES)
+    | st.sampled_from([b"text/plain", b"multipart/form-data; boundary=x", b""])
+    | st.binary(max_size=40)
+)
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.sampled_from(["analytics", "marketing", "necessary", "accept_all", "save", "/x"]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_KEYS = st.sampled_from(["action", "categories", "source", "next"]) | st.text(max_size=8)
+_JSON_OBJECTS = st.dictionaries(_KEYS, _JSON_VALUES, max_size=5).map(
+    lambda d: json.dumps(d).encode()
+)
+
+
+@st.composite
+def _json_ish(draw: st.DrawFn) -> bytes:
+    """Almost-JSON: a valid object, cut, spliced with noise, deeply nested, or huge numbers."""
+    text = draw(_JSON_OBJECTS)
+    how = draw(st.sampled_from(["as is", "cut", "splice", "deep", "numbers"]))
+    if how == "cut":
+        return text[: draw(st.integers(0, len(text)))]
+    if how == "splice":
+        at = draw(st.integers(0, len(text)))
+        noise = draw(
+            st.sampled_from([b"[", b"{", b'"', b"\\", b",", b":", b"NaN", b"\x00", b"\xff"])
+        )
+        return text[:at] + noise * draw(st.integers(1, 3000)) + text[at:]
+    if how == "deep":
+        # Hypothesis itself raises the recursion limit to about 2,000 frames while
+        # a test runs, so the deepest bodies that fit the size limit are drawn often.
+        n = draw(st.sampled_from([1, 32, 33, 1000, MAX_BODY]) | st.integers(0, MAX_BODY))
+        opening = draw(st.sampled_from([b"[", b'{"a":', b'[{"b":']))
+        return (b'{"action":"save","categories":' + opening * n)[:MAX_BODY]
+    if how == "numbers":
+        return b'{"action":"accept_all","n":' + b"7" * draw(st.integers(1, 6000)) + b"}"
+    return text
+
+
+_FORMS = st.lists(st.tuples(_KEYS, st.text(max_size=20) | _JSON_VALUES.map(str)), max_size=80).map(
+    lambda pairs: urlencode(pairs).encode()
+)
+#: Random bytes, JSON-ish bodies, forms, and bodies around the size limit.
+_BODIES = (
+    st.binary(max_size=2000)
+    | _json_ish()
+    | _FORMS
+    | st.binary(min_size=MAX_BODY - 4, max_size=MAX_BODY + 4)
+)
+_HEADERS = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [b"cookie", b"accept-language", b"user-agent", b"host", b"origin", b"sec-fetch-site"]
+        ),
+        st.binary(max_size=60) | st.sampled_from([b"same-origin", b"http://site.test"]),
+    ),
+    max_size=2,
+)
+
+
+@functools.cache
+def _real_endpoint() -> Endpoint:
+    # The real banner: its texts hash and locale go into the log records checked below.
+    config = make_config()
+    return Endpoint(config, CookiePolicy(config), Banner(config))
+
+
+def _check_answer(out: EndpointResponse | Decision) -> None:
+    if isinstance(out, Decision):
+        # What the log is handed must be valid: LogEntry checks every field.
+        assert [LogEntry(**fields) for fields in out.records]
+        assert out.response.status in (200, 303)
+        return
+    assert isinstance(out, EndpointResponse)
+    if out.status >= 400:
+        assert out.status < 500, out.body
+        assert json.loads(out.body)["error"]
+        assert not any(k == b"set-cookie" for k, _ in out.headers)
+
+
+@settings(max_examples=300)
+@given(
+    body=_BODIES,
+    ctype=_CONTENT_TYPES,
+    json_ish=_json_ish(),
+    as_json=st.booleans(),
+    gpc=st.booleans(),
+    headers=_HEADERS,
+)
+def test_a_post_never_raises_and_answers_a_4xx_or_a_decision(
+    body: bytes,
+    ctype: bytes,
+    json_ish: bytes,
+    as_json: bool,
+    gpc: bool,
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    e = _real_endpoint()
+    state = e.policy.codec.with_gpc(UNDECIDED, e.policy.gpc_opt_out) if gpc else UNDECIDED
+    if as_json:  # half the examples: a JSON-ish body sent as JSON
+        body, ctype = json_ish, _JSON_TYPES[0]
+    out = e.handle(req("POST", "", (b"content-type", ctype), *headers), body, state)
+    _check_answer(out)
+    if isinstance(out, EndpointResponse):
+        assert out.status >= 400, out
+
+
+@given(
+    body=_BODIES,
+    ctype=_CONTENT_TYPES,
+    method=st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE"]),
+    sub=st.sampled_from(["", "/", "/policy", "/banner", "/static/consent.js", "/static/"])
+    | st.text(max_size=30).map(lambda t: "/" + t),
+    query=st.binary(max_size=60),
+    headers=_HEADERS,
+)
+def test_any_method_and_path_never_raises(
+    body: bytes,
+    ctype: bytes,
+    method: str,
+    sub: str,
+    query: bytes,
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    out = _real_endpoint().handle(
+        req(method, sub, (b"content-type", ctype), *headers, query=query), body, UNDECIDED
+    )
+    _check_answer(out)

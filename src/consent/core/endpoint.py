@@ -24,6 +24,7 @@ from .response import CookiePolicy
 
 __all__ = [
     "MAX_BODY",
+    "MAX_JSON_DEPTH",
     "Decision",
     "Endpoint",
     "EndpointRequest",
@@ -36,10 +37,23 @@ __all__ = [
 ]
 
 MAX_BODY = 16 * 1024
+#: How deeply a JSON body may nest; a consent request needs two levels.
+MAX_JSON_DEPTH = 32
 Headers = list[tuple[bytes, bytes]]
 ACTIONS = ("accept_all", "reject_all", "save", "withdraw")
 _SOURCES = ("banner", "settings", "api")
 _CTRL = re.compile(r"[\x00-\x1f\x7f]")
+# A JSON string, removed before the brackets are counted. Scanning left to right it
+# matches exactly the strings of valid JSON; on invalid JSON it can only miscount
+# after the point where the parser stops. It never fails once it has seen a quote
+# (an unterminated string runs to the end), so the scan is linear in the body.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+#: Digits in a JSON integer; int() refuses more than 4,300 with a long message.
+_MAX_JSON_DIGITS = 40
+_MAX_FIELDS = 64
+#: What a Content-Length too long to be a real one reads as.
+_HUGE = 10**18
 
 
 class BannerLike(Protocol):
@@ -116,6 +130,80 @@ def error(status: int, code: str, detail: str, extra: Headers | None = None) -> 
     return _json(status, {"error": code, "detail": detail}, extra)
 
 
+def _shown(value: object, limit: int = 40) -> str:
+    """``repr(value)``, cut to ``limit`` characters: what an error may echo of the input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Refused(ValueError):
+    """JSON that parses but that the endpoint will not read (the message says why)."""
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:  # pragma: no branch - a repeated key is there
+            if key in seen:
+                raise _Refused(f"field {_shown(key)} is repeated")
+            seen.add(key)
+    return obj
+
+
+def _json_int(digits: str) -> int:
+    if len(digits) > _MAX_JSON_DIGITS:
+        raise _Refused(f"a number in the JSON body has more than {_MAX_JSON_DIGITS} digits")
+    return int(digits)
+
+
+def _json_constant(name: str) -> Any:
+    raise _Refused(f"{name} is not JSON (NaN and Infinity are refused)")
+
+
+def _too_deep(text: str) -> bool:
+    """Whether the JSON ``text`` nests arrays and objects deeper than :data:`MAX_JSON_DEPTH`."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return False  # the common case: too few brackets to nest that deep
+    depth = 0
+    for ch in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        if ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _load_json(text: str) -> dict[str, Any] | str:
+    """The JSON object in ``text``, or why it is refused (a short message).
+
+    Bounded: nesting deeper than :data:`MAX_JSON_DEPTH` is refused before it is
+    parsed (the parser recurses once per level), as are integers longer than 40
+    digits, ``NaN``/``Infinity`` and an object that repeats a key (the last one
+    would silently win, as a repeated form field would).
+    """
+    if _too_deep(text):
+        return f"the JSON body is nested deeper than {MAX_JSON_DEPTH} levels"
+    try:
+        parsed = json.loads(
+            text,
+            object_pairs_hook=_json_object,
+            parse_int=_json_int,
+            parse_constant=_json_constant,
+        )
+    except _Refused as exc:
+        return str(exc)
+    except json.JSONDecodeError as exc:
+        return f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    except (ValueError, RecursionError):  # pragma: no cover - defensive: bounded above
+        return "malformed JSON"
+    if not isinstance(parsed, dict):
+        return "the JSON body must be an object"
+    return parsed
+
+
 class Endpoint:
     """Serves ``{prefix}``, ``{prefix}/policy``, ``{prefix}/banner``, ``{prefix}/static/*``
     and ``gpc.json``."""
@@ -155,14 +243,15 @@ class Endpoint:
         site = req.header(b"sec-fetch-site")
         if site is not None:
             if site.strip().lower() not in (b"same-origin", b"none"):
-                return f"Sec-Fetch-Site is {site.decode('latin-1')!r}; only same-origin posts are accepted"
+                shown = _shown(site.decode("latin-1"))
+                return f"Sec-Fetch-Site is {shown}; only same-origin posts are accepted"
             return None
         origin = req.header(b"origin")
         if origin is None:
             return None  # not a browser, or an old one: nothing claims another site
         host = req.header(b"host") or b""
         if origin.strip().lower() != f"{req.scheme}://".encode() + host.strip().lower():
-            return f"Origin {origin.decode('latin-1')!r} is not this site"
+            return f"Origin {_shown(origin.decode('latin-1'))} is not this site"
         return None
 
     def _safe_next(self, raw: str | None, req: EndpointRequest) -> str:
@@ -225,14 +314,16 @@ class Endpoint:
             )
         if req.subpath.startswith("/static/"):
             return self._static(req)
-        return error(404, "not_found", f"no such consent resource: {self.prefix}{req.subpath}")
+        return error(
+            404, "not_found", f"no such consent resource: {_shown(self.prefix + req.subpath, 80)}"
+        )
 
     def _static(self, req: EndpointRequest) -> EndpointResponse:
         if req.method not in ("GET", "HEAD"):
             return error(405, "method_not_allowed", "use GET", [(b"allow", b"GET, HEAD")])
         found = self.banner.static(req.subpath.removeprefix("/static/"))
         if found is None:
-            return error(404, "not_found", f"no such file: {req.subpath}")
+            return error(404, "not_found", f"no such file: {_shown(req.subpath, 80)}")
         content, ctype, etag = found
         headers: Headers = [
             (b"content-type", ctype.encode()),
@@ -274,32 +365,30 @@ class Endpoint:
         if ctype == b"application/x-www-form-urlencoded":
             try:
                 pairs = parse_qsl(
-                    text, keep_blank_values=True, max_num_fields=64, strict_parsing=False
+                    text, keep_blank_values=True, max_num_fields=_MAX_FIELDS, strict_parsing=False
                 )
-            except ValueError as exc:
-                return error(400, "bad_request", f"malformed form: {exc}")
+            except ValueError:
+                return error(400, "bad_request", f"malformed form: over {_MAX_FIELDS} fields")
             data: dict[str, Any] = {}
             for k, v in pairs:
                 if k == "categories":
+                    # Always a list: one checkbox ticked is a list of one.
                     data.setdefault("categories", []).append(v)
                 elif k in data:
-                    return error(400, "bad_request", f"field {k!r} is repeated")
+                    return error(400, "bad_request", f"field {_shown(k)} is repeated")
                 else:
                     data[k] = v
             return data, True
         if ctype == b"application/json":
-            try:
-                parsed = json.loads(text)
-            except ValueError as exc:
-                return error(400, "bad_request", f"malformed JSON: {exc}")
-            if not isinstance(parsed, dict):
-                return error(400, "bad_request", "the JSON body must be an object")
+            parsed = _load_json(text)
+            if isinstance(parsed, str):
+                return error(400, "bad_request", parsed)
             return parsed, False
-        shown = ctype.decode("latin-1") or "none"
+        shown = _shown(ctype.decode("latin-1")) if ctype else "none"
         return error(
             415,
             "unsupported_media_type",
-            f"content type {shown!r}; send application/x-www-form-urlencoded or application/json",
+            f"content type {shown}; send application/x-www-form-urlencoded or application/json",
         )
 
     def _post(
@@ -317,19 +406,22 @@ class Endpoint:
         action = data.get("action")
         if not isinstance(action, str) or action not in ACTIONS:
             return error(
-                400, "bad_request", f"'action' must be one of {', '.join(ACTIONS)}; got {action!r}"
+                400,
+                "bad_request",
+                f"'action' must be one of {', '.join(ACTIONS)}; got {_shown(action)}",
             )
         raw_cats = data.get("categories", [])
-        if isinstance(raw_cats, str):
-            raw_cats = [raw_cats]
+        # A list of strings, from JSON as from a form (whose parser always makes a list).
         if not isinstance(raw_cats, list) or not all(isinstance(c, str) for c in raw_cats):
             return error(400, "bad_request", "'categories' must be a list of category keys")
         unknown = [c for c in raw_cats if c not in self._optional and c not in self.policy.required]
         if unknown:
+            shown = ", ".join(_shown(c, 24) for c in unknown[:3])
+            more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
             return error(
                 400,
                 "bad_request",
-                f"unknown categories {unknown!r}; known: {', '.join(self.policy.optional)}",
+                f"unknown categories {shown}{more}; known: {', '.join(self.policy.optional)}",
             )
         source = data.get("source", "banner" if is_form else "api")
         if source not in _SOURCES:
@@ -433,8 +525,20 @@ def too_large() -> EndpointResponse:
 
 
 def declared_length(value: bytes | str | None) -> int | None:
-    """A request's ``Content-Length`` as a number; ``None`` when absent or not digits."""
+    """A request's ``Content-Length`` as a number; ``None`` when absent or not digits.
+
+    Only ASCII digits count (``str.isdigit`` is also true for ``"²"`` and Arabic-Indic digits).
+    A value too long to be a real length (over 18 digits) reads as ``10**18``.
+    """
     if value is None:
         return None
-    digits = value.strip()
-    return int(digits) if digits.isdigit() else None
+    if isinstance(value, str):
+        try:
+            value = value.encode("ascii")
+        except UnicodeEncodeError:
+            return None
+    digits = value.strip(b" \t")
+    if not digits.isdigit():  # bytes.isdigit: ASCII digits only, and False when empty
+        return None
+    digits = digits.lstrip(b"0") or b"0"
+    return int(digits) if len(digits) <= 18 else _HUGE

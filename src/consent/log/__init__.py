@@ -3,6 +3,7 @@
 >>> store = open_store("sqlite:///consent.db")
 >>> await store.open()
 >>> record = await store.append(entry)   # returns once the record is committed
+>>> records = await store.append_many([entry, other])   # one transaction: both or neither
 
 Stores are asyncio-only (``SyncLogStore`` wraps one for WSGI). See
 ``docs/auditors.md`` for what is recorded, the canonical form that is hashed,
@@ -12,10 +13,9 @@ and how several processes or machines share one chain.
 from __future__ import annotations
 
 import math
-import re
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from ._base import Checkpoint, LogStore, LogURLError, PurgeResult
+from ._base import Checkpoint, LogStore, LogURLError, PurgeResult, redact_secrets, redact_url
 from ._memory import MemoryStore
 from ._model import (
     COLUMNS,
@@ -65,17 +65,13 @@ __all__ = [
     "canonical",
     "format_time",
     "open_store",
+    "redact_secrets",
     "redact_url",
     "seal",
     "truncate_ip",
 ]
 
 _HINT = "use memory://, sqlite:///PATH (relative) or sqlite:////PATH (absolute), or postgresql://…"
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password, if any, replaced by ``***`` (for messages)."""
-    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def open_store(url: str, *, create: bool = True, writer: str | None = None) -> LogStore:

@@ -5,16 +5,28 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
+from urllib.parse import unquote, unquote_plus
 
 from ..errors import ConsentError
 from ._model import ConsentRecord, LogEntry, Row, VerifyResult
 
-__all__ = ["Checkpoint", "LogStore", "LogURLError", "PurgeResult", "StoreBase", "default_writer"]
+__all__ = [
+    "Checkpoint",
+    "LogStore",
+    "LogURLError",
+    "PurgeResult",
+    "StoreBase",
+    "check_entries",
+    "default_writer",
+    "redact_secrets",
+    "redact_url",
+    "url_secrets",
+]
 
 
 class LogURLError(ConsentError, ValueError):
@@ -48,11 +60,17 @@ class PurgeResult:
 class LogStore(Protocol):
     """An append-only, hash-chained consent log.
 
-    Stores are asyncio-only. ``append`` and ``put_texts`` return once the data is
-    committed durably; they raise :class:`~consent.errors.LogUnavailable` while
-    the store is down and work again by themselves once it is back.
+    Stores are asyncio-only. ``append``, ``append_many`` and ``put_texts`` return
+    once the data is committed durably; they raise
+    :class:`~consent.errors.LogUnavailable` while the store is down and work again
+    by themselves once it is back.
     There is deliberately no way to change or delete a single record:
     a withdrawal is a new record, and :meth:`purge` only cuts the oldest ones.
+
+    .. versionchanged:: 0.2
+       ``append_many``: the records of one decision in one atomic write. The
+       consent endpoint uses it when a store has it; a store without it gets its
+       records one ``append`` at a time, which is not atomic.
     """
 
     #: The store's URL with any password masked, for messages.
@@ -67,6 +85,11 @@ class LogStore(Protocol):
 
     async def append(self, entry: LogEntry) -> ConsentRecord:
         """Record ``entry``; returns the committed record."""
+        ...
+
+    async def append_many(self, entries: Sequence[LogEntry]) -> list[ConsentRecord]:
+        """Record ``entries`` in one transaction, all or none, chained one after the
+        other in this order (consecutive ``seq``); returns the committed records."""
         ...
 
     async def put_texts(self, texts_hash: str, texts_json: str) -> None:
@@ -159,3 +182,74 @@ def check_texts(texts_hash: str, texts_json: str) -> None:
         raise ValueError("texts_hash must be a lowercase sha256 hex digest")
     if not isinstance(texts_json, str):
         raise ValueError("texts_json must be a str")
+
+
+def check_entries(entries: Iterable[LogEntry]) -> tuple[LogEntry, ...]:
+    """``entries`` as a tuple, each checked to be a :class:`LogEntry`."""
+    found = tuple(entries)
+    if not all(isinstance(e, LogEntry) for e in found):
+        raise TypeError("append_many() takes LogEntry objects")
+    return found
+
+
+# A query parameter that carries a secret: libpq's ``password`` and ``sslpassword``,
+# and anything named like a password, secret or token.
+_SECRET_PARAM = re.compile(r"(?i)([?&][^=&#]*(?:pass|secret|token)[^=&#]*=)([^&#]*)")
+
+
+def _password_span(url: str) -> tuple[int, int] | None:
+    """Where the password of ``url``'s user info is, if it has one.
+
+    From the first ``:`` after ``scheme://`` to the *last* ``@``: a password
+    written without percent-encoding may hold ``@``, ``/`` or ``?``. When the URL
+    is ambiguous (an ``@`` in the query) this takes more than the password, never less.
+    """
+    start = url.find("://")
+    if start < 0:
+        return None
+    start += 3
+    at = url.rfind("@", start)
+    if at < 0:
+        return None
+    colon = url.find(":", start, at)
+    if colon < 0 or "/" in url[start:colon]:
+        return None  # no password, or the "@" is in a path (a SQLite file name)
+    return colon + 1, at
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***`` (for messages).
+
+    Masks the password of the user info (however it is written) and the value of
+    any query parameter named like a password, secret or token (``?password=…``,
+    ``sslpassword=…``).
+
+    .. versionchanged:: 0.2
+       Query parameters too, and passwords holding a raw ``@`` or ``/``.
+    """
+    span = _password_span(url)
+    if span is not None:
+        url = url[: span[0]] + "***" + url[span[1] :]
+    return _SECRET_PARAM.sub(r"\1***", url)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets written in ``url``, raw and decoded, longest first."""
+    found: list[str] = []
+    span = _password_span(url)
+    if span is not None:
+        found.append(url[span[0] : span[1]])
+    found.extend(m.group(2) for m in _SECRET_PARAM.finditer(url))
+    forms = {f for raw in found if raw for f in (raw, unquote(raw), unquote_plus(raw)) if f}
+    return sorted(forms - {"***"}, key=len, reverse=True)
+
+
+def redact_secrets(text: str, url: str) -> str:
+    """``text`` (an error message) with ``url`` shown as :func:`redact_url` shows it,
+    and any secret of ``url`` that appears elsewhere in it (a driver quoting the
+    password it could not parse) replaced by ``***``."""
+    if url in text:
+        text = text.replace(url, redact_url(url))
+    for secret in url_secrets(url):
+        text = text.replace(secret, "***")
+    return text

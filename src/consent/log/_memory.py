@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 
 from ..errors import LogUnavailable
-from ._base import Checkpoint, PurgeResult, StoreBase, check_texts, default_writer
+from ._base import (
+    Checkpoint,
+    PurgeResult,
+    StoreBase,
+    check_entries,
+    check_texts,
+    default_writer,
+)
 from ._model import (
     GENESIS,
     ChainVerifier,
@@ -58,6 +65,13 @@ class MemoryStore(StoreBase):
         (row,) = seal([entry], *self._tail(), writer)
         self._rows.append(row)
         return ConsentRecord.from_row(row)
+
+    async def append_many(self, entries: Sequence[LogEntry]) -> list[ConsentRecord]:
+        writer = self._check_open()
+        # Sealed in full before the list changes: a failure leaves none of them.
+        rows = seal(check_entries(entries), *self._tail(), writer)
+        self._rows.extend(rows)
+        return [ConsentRecord.from_row(row) for row in rows]
 
     async def put_texts(self, texts_hash: str, texts_json: str) -> None:
         self._check_open()

@@ -15,12 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import LogUnavailable
-from ._base import Checkpoint, LogURLError, PurgeResult, StoreBase, check_texts, default_writer
+from ._base import (
+    Checkpoint,
+    LogURLError,
+    PurgeResult,
+    StoreBase,
+    check_entries,
+    check_texts,
+    default_writer,
+    redact_url,
+    url_secrets,
+)
 from ._model import (
     COLUMNS,
     GENESIS,
@@ -115,9 +125,11 @@ class PostgresStore(StoreBase):
     ) -> None:
         if not _SCHEMA_NAME.match(schema):
             raise LogURLError(f"invalid schema name {schema!r} (lowercase letters, digits, _)")
-        self.url = url
+        self.url = redact_url(url)
         self.schema = schema
         self._conninfo = conninfo
+        # What must never be quoted in a message: libpq quotes a token it cannot parse.
+        self._secrets = url_secrets(conninfo)
         self._create = create
         self._timeout = timeout
         self._writer = writer
@@ -133,8 +145,25 @@ class PostgresStore(StoreBase):
         self._lock_key = f"asgi-consent:{schema}.consent_log"
 
     def _unavailable(self, exc: BaseException) -> LogUnavailable:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return LogUnavailable(f"consent log {self.url} unavailable: {detail}")
+        """``exc`` as :class:`LogUnavailable`, its message stripped of any secret.
+
+        Raise it with a plain ``raise``: its cause is set here, and left out when the
+        driver's own message quotes a secret (a traceback would print it).
+        """
+        text = str(exc).strip()
+        clean = self._scrub(text)
+        detail = clean.splitlines()[0] if clean else type(exc).__name__
+        error = LogUnavailable(f"consent log {self.url} unavailable: {detail}")
+        if clean == text:
+            error.__cause__ = exc
+        else:
+            error.__suppress_context__ = True
+        return error
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -163,7 +192,7 @@ class PostgresStore(StoreBase):
                 if not exists:
                     await conn.execute(_ddl(self.schema))
         except psycopg.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise self._unavailable(exc)  # noqa: B904 - its cause is set
         pool = psycopg_pool.AsyncConnectionPool(
             self._conninfo,
             min_size=1,
@@ -241,15 +270,21 @@ class PostgresStore(StoreBase):
             )
             appends = [i for i, (kind, _, _) in enumerate(batch) if kind == "append"]
             if appends:
-                rows = seal([batch[i][1] for i in appends], *await self._tail(conn), writer)
+                # Every caller's entries, in order, in one chain: a caller's own
+                # entries (one decision) get consecutive seqs.
+                entries = [entry for i in appends for entry in batch[i][1]]
+                rows = seal(entries, *await self._tail(conn), writer)
                 async with conn.cursor() as cur:
                     await cur.executemany(
                         f"INSERT INTO {self._t_log} ({_COLS}) VALUES "
                         f"({', '.join(['%s'] * len(COLUMNS))})",
                         rows,
                     )
-                for i, row in zip(appends, rows, strict=True):
-                    results[i] = ConsentRecord.from_row(row)
+                at = 0
+                for i in appends:
+                    n = len(batch[i][1])
+                    results[i] = [ConsentRecord.from_row(row) for row in rows[at : at + n]]
+                    at += n
             for i, (kind, args, _) in enumerate(batch):
                 if kind == "purge":
                     results[i] = await self._purge(conn, args)
@@ -303,8 +338,15 @@ class PostgresStore(StoreBase):
     async def append(self, entry: LogEntry) -> ConsentRecord:
         if not isinstance(entry, LogEntry):
             raise TypeError("append() takes a LogEntry")
-        record: ConsentRecord = await self._submit("append", entry)
-        return record
+        records: list[ConsentRecord] = await self._submit("append", (entry,))
+        return records[0]
+
+    async def append_many(self, entries: Sequence[LogEntry]) -> list[ConsentRecord]:
+        found = check_entries(entries)
+        if not found:
+            return []
+        records: list[ConsentRecord] = await self._submit("append", found)
+        return records
 
     async def put_texts(self, texts_hash: str, texts_json: str) -> None:
         check_texts(texts_hash, texts_json)
@@ -329,7 +371,7 @@ class PostgresStore(StoreBase):
                 found: list[Any] = await cur.fetchall()
                 return found
         except self._psycopg.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise self._unavailable(exc)  # noqa: B904 - its cause is set
 
     async def get_texts(self, texts_hash: str) -> str | None:
         found = await self._query(
@@ -381,7 +423,7 @@ class PostgresStore(StoreBase):
                     for row in chunk:
                         yield row
         except self._psycopg.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise self._unavailable(exc)  # noqa: B904 - its cause is set
 
     async def verify(self) -> VerifyResult:
         pool = self._check_open()
@@ -400,5 +442,5 @@ class PostgresStore(StoreBase):
                     while (chunk := await scur.fetchmany(_FETCH)) and verifier.feed(chunk):
                         pass
         except self._psycopg.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise self._unavailable(exc)  # noqa: B904 - its cause is set
         return verifier.result()

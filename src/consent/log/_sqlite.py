@@ -17,14 +17,21 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import LogUnavailable
-from ._base import Checkpoint, PurgeResult, StoreBase, check_texts, default_writer
+from ._base import (
+    Checkpoint,
+    PurgeResult,
+    StoreBase,
+    check_entries,
+    check_texts,
+    default_writer,
+)
 from ._model import (
     COLUMNS,
     GENESIS,
@@ -89,7 +96,7 @@ _FETCH = 5000
 
 @dataclass(slots=True)
 class _Op:
-    kind: str  # "append" | "texts" | "purge"
+    kind: str  # "append" (args: a tuple of LogEntry) | "texts" | "purge"
     args: Any
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any] = field(init=False)
@@ -302,10 +309,16 @@ class SQLiteStore(StoreBase):
                 )
             appends = [i for i, op in enumerate(batch) if op.kind == "append"]
             if appends:
-                rows = seal([batch[i].args for i in appends], *self._tail(conn), writer)
+                # Every caller's entries, in order, in one chain: a caller's own
+                # entries (one decision) get consecutive seqs.
+                entries = [entry for i in appends for entry in batch[i].args]
+                rows = seal(entries, *self._tail(conn), writer)
                 conn.executemany(_INSERT, rows)
-                for i, row in zip(appends, rows, strict=True):
-                    results[i] = row
+                at = 0
+                for i in appends:
+                    n = len(batch[i].args)
+                    results[i] = rows[at : at + n]
+                    at += n
             for i, op in enumerate(batch):
                 if op.kind == "purge":
                     results[i] = self._purge(conn, op.args)
@@ -314,7 +327,10 @@ class SQLiteStore(StoreBase):
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
-        return [ConsentRecord.from_row(r) if isinstance(r, tuple) else r for r in results]
+        # Records are built once the write lock is released.
+        return [
+            [ConsentRecord.from_row(r) for r in x] if isinstance(x, list) else x for x in results
+        ]
 
     @staticmethod
     def _tail(conn: sqlite3.Connection) -> tuple[int, str]:
@@ -356,8 +372,15 @@ class SQLiteStore(StoreBase):
     async def append(self, entry: LogEntry) -> ConsentRecord:
         if not isinstance(entry, LogEntry):
             raise TypeError("append() takes a LogEntry")
-        record: ConsentRecord = await self._submit("append", entry)
-        return record
+        records: list[ConsentRecord] = await self._submit("append", (entry,))
+        return records[0]
+
+    async def append_many(self, entries: Sequence[LogEntry]) -> list[ConsentRecord]:
+        found = check_entries(entries)
+        if not found:
+            return []
+        records: list[ConsentRecord] = await self._submit("append", found)
+        return records
 
     async def put_texts(self, texts_hash: str, texts_json: str) -> None:
         check_texts(texts_hash, texts_json)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from ..errors import LogUnavailable
@@ -90,6 +90,12 @@ class SyncLogStore:
     def append_sync(self, entry: LogEntry, timeout: float | None = None) -> ConsentRecord:
         """Blocking :meth:`LogStore.append`."""
         return self._call(self.store.append(entry), timeout)
+
+    def append_many_sync(
+        self, entries: Sequence[LogEntry], timeout: float | None = None
+    ) -> list[ConsentRecord]:
+        """Blocking :meth:`LogStore.append_many`."""
+        return self._call(self.store.append_many(entries), timeout)
 
     def put_texts_sync(
         self, texts_hash: str, texts_json: str, timeout: float | None = None
