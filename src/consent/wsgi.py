@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication
 
-from ._shell import Shell, log_unavailable
+from ._shell import Shell
 from .config import ConsentConfig
 from .core.endpoint import (
     MAX_BODY,
@@ -27,7 +27,7 @@ from .core.endpoint import (
 )
 from .core.flow import HELD, PASS, ResponseFlow
 from .core.kernels import sec_gpc
-from .errors import ConsentError, LogUnavailable
+from .errors import ConsentError
 from .log import LogStore, LoopThread
 
 __all__ = ["ConsentWSGIMiddleware", "get_consent"]
@@ -35,7 +35,7 @@ __all__ = ["ConsentWSGIMiddleware", "get_consent"]
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
 # PEP 3333's types as typeshed spells them, so Flask's and Django's apps fit.
 WSGIApp = WSGIApplication
-#: How long a consent request waits for the log before it is answered 503.
+#: How long closing the consent log may take.
 LOG_TIMEOUT = 30.0
 
 
@@ -140,10 +140,10 @@ class ConsentWSGIMiddleware(Shell):
             # reading it would block until the client gives up. It counts as empty.
         out = self.endpoint.handle(req, body, state)
         if isinstance(out, Decision):
-            try:
-                out = self._loop.run(self.log.settle(out), LOG_TIMEOUT)
-            except LogUnavailable as exc:  # the log did not answer in time
-                out = log_unavailable(exc)
+            # No timeout of its own, as under ASGI: a request answered 503 while
+            # its write could still commit would leave in the log a decision the
+            # visitor was told was not applied. The stores bound their own waits.
+            out = self._loop.run(self.log.settle(out))
         return _respond(start_response, out, method)
 
 
