@@ -228,3 +228,13 @@ def test_theme_colours_must_keep_wcag_contrast() -> None:
     assert "theme.dark_color_text #444444 on theme.dark_color_background #111827" in msg
     # Colours that are not hex (names, var()) cannot be checked and are accepted.
     assert build(theme={"color_primary": "var(--brand)"}).theme.color_primary == "var(--brand)"
+
+
+def test_a_bad_log_url_is_refused_without_echoing_its_password() -> None:
+    data = {"secret_key": SECRET, "categories": [{"key": "necessary", "required": True}]}
+    with pytest.raises(ConfigError) as caught:
+        ConsentConfig.from_mapping(
+            {**data, "log": "mysql://consent:S3cr3t-pw@db.internal/consent"}, source="test"
+        )
+    assert "S3cr3t-pw" not in str(caught.value)
+    assert "mysql://consent:***@db.internal/consent" in str(caught.value)

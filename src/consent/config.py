@@ -387,8 +387,11 @@ class ConsentConfig(_Model):
     def _log(cls, v: str) -> str:
         scheme = v.split(":", 1)[0]
         if scheme not in {"memory", "sqlite", "postgresql", "postgres"} or "://" not in v:
+            # The message reaches the operator's logs: no password in it.
+            from .log._base import redact_url
+
             raise ValueError(
-                f"{v!r} is not a log URL; use 'sqlite:///path/to/consent.db', "
+                f"{redact_url(v)!r} is not a log URL; use 'sqlite:///path/to/consent.db', "
                 "'postgresql://user@host/db' or 'memory://'"
             )
         return v
