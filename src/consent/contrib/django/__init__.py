@@ -1,30 +1,32 @@
-"""Django: the consent middleware around the project's ASGI or WSGI application.
+"""Django: the consent middleware in ``settings.MIDDLEWARE``.
 
-In ``asgi.py`` (or ``wsgi.py``)::
+In ``settings.py``::
 
-    from django.core.asgi import get_asgi_application
-    from consent.contrib.django import wrap_asgi
-
-    application = wrap_asgi(get_asgi_application())   # wrap_wsgi(get_wsgi_application())
+    INSTALLED_APPS = [..., "consent.contrib.django"]
+    MIDDLEWARE = ["consent.contrib.django.ConsentMiddleware", ...]   # first
+    CONSENT = {...}
 
 The configuration is ``settings.CONSENT``: a dict with the keys of the TOML file,
-or the path of a TOML file. Add ``"consent.contrib.django"`` to ``INSTALLED_APPS``
-for ``{% load consent %}`` and ``consent.contrib.django.context_processors.consent``
-for ``{{ consent }}`` in templates.
+or the path of a TOML file. The app gives ``{% load consent %}``, and
+``consent.contrib.django.context_processors.consent`` gives ``{{ consent }}`` in
+templates. ``wrap_asgi(get_asgi_application())`` and ``wrap_wsgi(...)`` put the
+ASGI or WSGI middleware around the whole application instead, for routes outside
+Django.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...asgi import ConsentMiddleware
+from ...asgi import ConsentMiddleware as ConsentASGIMiddleware
 from ...config import ConsentConfig
 from ...errors import ConsentError
 from ...log import LogStore
 from ...state import ConsentState
 from ...wsgi import ConsentWSGIMiddleware
+from ._middleware import ConsentMiddleware
 
-__all__ = ["consent_state", "settings_config", "wrap_asgi", "wrap_wsgi"]
+__all__ = ["ConsentMiddleware", "consent_state", "settings_config", "wrap_asgi", "wrap_wsgi"]
 
 
 def settings_config() -> ConsentConfig:
@@ -43,9 +45,9 @@ def settings_config() -> ConsentConfig:
 
 def wrap_asgi(
     application: Any, config: ConsentConfig | None = None, *, store: LogStore | None = None
-) -> ConsentMiddleware:
-    """``application`` (from ``get_asgi_application()``) behind :class:`ConsentMiddleware`."""
-    return ConsentMiddleware(application, config=config or settings_config(), store=store)
+) -> ConsentASGIMiddleware:
+    """``application`` (from ``get_asgi_application()``) behind :class:`consent.ConsentMiddleware`."""
+    return ConsentASGIMiddleware(application, config=config or settings_config(), store=store)
 
 
 def wrap_wsgi(
@@ -60,13 +62,14 @@ def consent_state(request: Any) -> ConsentState:
 
     Raises :class:`~consent.errors.ConsentError` when the application is not wrapped.
     """
-    # ASGIRequest keeps the scope; WSGIRequest's META is the environ itself.
+    # ConsentMiddleware sets META; ASGIRequest keeps the scope of wrap_asgi();
+    # WSGIRequest's META is the environ itself.
     scope = getattr(request, "scope", None)
     for source in (scope, getattr(request, "META", None)):
         if source is not None and isinstance(source.get("consent"), ConsentState):
             state: ConsentState = source["consent"]
             return state
     raise ConsentError(
-        "no consent state in this request: wrap the application with "
-        "consent.contrib.django.wrap_asgi() or wrap_wsgi()"
+        "no consent state in this request: add consent.contrib.django.ConsentMiddleware "
+        "to MIDDLEWARE, or wrap the application with wrap_asgi() or wrap_wsgi()"
     )
