@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from consent.cli import _TomlLines, main
+from consent.cli import _TomlLines, build_parser, main
 from consent.demo import config_path
 
 GOOD = """\
@@ -247,3 +250,232 @@ def test_command_line_entry_point(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert f"{path}:1: revision:" in done.stderr
+
+
+# -- every problem in one run -------------------------------------------------------------
+
+EVERYTHING = """\
+secret_key = ["change-me: consent keygen prints a good one", "short"]
+revision = "two"
+controler = "Example Ltd"
+log = "mysql://consent:pw@db/consent"
+max_age = 30
+
+[theme]
+color_primary = "blue-ish"
+color_text = "#777777"
+color_border = "red;"
+
+[[categories]]
+key = "necessary"
+required = true
+cookies = ["session", "consent"]
+
+[[categories]]
+key = "analytics"
+required = true
+cookies = ["_ga", { name = "bad name" }, { name = "(", match = "regex" }]
+
+[[categories]]
+key = "marketing"
+legal_basis = "legitimate_interest"
+cookies = ["_ga", { name = "_fbp", max_age = -1 }]
+
+[[categories]]
+key = "marketing"
+
+[[cookies]]
+name = "x"
+category = "ads"
+"""
+
+#: What ``consent check-config`` says about EVERYTHING: "line: key: start of the message".
+EVERYTHING_SAYS = [
+    "1: secret_key[0]: this is the example key of the documentation",
+    "1: secret_key[1]: must be at least 16 characters long",
+    "2: revision: Input should be a valid integer",
+    "3: controler: unknown setting; did you mean 'controller'?",
+    "4: log: 'mysql://consent:***@db/consent' is not a log URL",
+    "5: max_age: Input should be greater than or equal to 60",
+    "8: theme.color_primary: 'blue-ish' is not a CSS colour",
+    "9: theme.color_text: theme.color_text #777777 on theme.color_background #ffffff has a "
+    "contrast of 4.48:1",
+    "10: theme.color_border: theme.color_border = 'red;' may not contain",
+    "15: cookie_name: 'consent' is the consent cookie; do not list it in a category",
+    "17: categories[1]: category 'analytics' is a tracking purpose and cannot be 'required'",
+    "20: categories[1].cookies[1]: name 'bad name' is not a valid cookie name",
+    "20: categories[1].cookies[2]: name '(' is not a valid regular expression",
+    "22: categories[2]: category 'marketing': cookies that are not strictly necessary need consent",
+    "25: categories[2].cookies[1].max_age: Input should be greater than or equal to 0",
+    "25: cookie '_ga' is claimed by categories 'analytics' and 'marketing'",
+    "28: categories[3].key: 'marketing' is already the key of categories[2]",
+    "32: cookies[0].category: unknown category 'ads'; known: necessary, analytics, marketing",
+]
+
+
+def test_one_run_lists_every_problem_sorted_by_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err, out = check(tmp_path, EVERYTHING, capsys)
+    assert code == 1
+    assert out == ""
+    assert err[-1] == f"F: {len(EVERYTHING_SAYS)} problem(s) found"
+    assert len(err) == len(EVERYTHING_SAYS) + 1, err
+    for line, expected in zip(err, EVERYTHING_SAYS, strict=False):
+        assert line.startswith(f"F:{expected}"), (line, expected)
+    numbers = [int(line.split(":")[1]) for line in err[:-1]]
+    assert numbers == sorted(numbers)
+    assert "pw@" not in "\n".join(err)  # the log URL's password is not echoed
+
+
+def test_a_missing_secret_key_shows_with_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CONSENT_SECRET_KEY", raising=False)
+    code, err, _ = check(tmp_path, EVERYTHING.split("\n", 1)[1], capsys)
+    assert code == 1
+    assert err[-1] == f"F: {len(EVERYTHING_SAYS) - 1} problem(s) found"
+    assert any(line.startswith("F:1: secret_key: no secret key") for line in err)
+    assert any("cookie '_ga' is claimed by categories" in line for line in err)
+    assert any("theme.color_primary: 'blue-ish' is not a CSS colour" in line for line in err)
+
+
+SECRET_LINE = 'secret_key = "0123456789abcdef0123456789abcdef"\n'
+CONTROLLER_LINE = 'controller = "Example Ltd"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        pytest.param(
+            GOOD.replace(CONTROLLER_LINE, CONTROLLER_LINE + 'controler = "X"\n'),
+            "3: controler: unknown setting; did you mean 'controller'?",
+            id="unknown-setting",
+        ),
+        pytest.param(
+            GOOD.replace(CONTROLLER_LINE, CONTROLLER_LINE + 'revision = "two"\n'),
+            "3: revision: Input should be a valid integer, unable to parse string as an integer",
+            id="bad-type",
+        ),
+        pytest.param(
+            GOOD.replace(SECRET_LINE, ""),
+            "1: secret_key: no secret key; set 'secret_key' or the CONSENT_SECRET_KEY",
+            id="missing-secret",
+        ),
+        pytest.param(
+            GOOD.replace(
+                SECRET_LINE, 'secret_key = "change-me: consent keygen prints a good one"\n'
+            ),
+            "1: secret_key[0]: this is the example key of the documentation, which anyone can "
+            "read; generate the site's own key with `consent keygen`",
+            id="readme-placeholder-secret",
+        ),
+        pytest.param(
+            GOOD.replace(SECRET_LINE, 'secret_key = "example-only-secret-change-me-0123456789"\n'),
+            "1: secret_key[0]: this is the example key of the documentation",
+            id="examples-placeholder-secret",
+        ),
+        pytest.param(
+            GOOD + '\n[[categories]]\nkey = "marketing"\ncookies = ["_ga"]\n',
+            "20: cookie '_ga' is claimed by categories 'analytics' and 'marketing'; a cookie "
+            "belongs to one category",
+            id="cookie-claimed-twice",
+        ),
+        pytest.param(
+            GOOD + '\n[theme]\ncolor_primary = "blue-ish"\n',
+            "19: theme.color_primary: 'blue-ish' is not a CSS colour; use a hex colour such as "
+            "'#1d4ed8', rgb(...), hsl(...) or a CSS colour name such as 'navy'",
+            id="bad-colour",
+        ),
+        pytest.param(
+            GOOD.replace(CONTROLLER_LINE, CONTROLLER_LINE + 'log = "mysql://db/consent"\n'),
+            "3: log: 'mysql://db/consent' is not a log URL; use 'sqlite:///path/to/consent.db'",
+            id="bad-log-url",
+        ),
+    ],
+)
+def test_each_problem_alone_gives_its_precise_message(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    text: str,
+    says: str,
+) -> None:
+    monkeypatch.delenv("CONSENT_SECRET_KEY", raising=False)
+    code, err, out = check(tmp_path, text, capsys)
+    assert code == 1
+    assert out == ""
+    assert len(err) == 2, err
+    assert err[0].startswith(f"F:{says}")
+    assert err[1] == "F: 1 problem(s) found"
+
+
+def test_the_placeholder_secret_may_come_from_the_environment_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONSENT_SECRET_KEY", "example-only-secret-change-me-0123456789")
+    code, err, _ = check(tmp_path, GOOD.replace(SECRET_LINE, ""), capsys)
+    assert code == 1
+    assert err[0].startswith("F:1: secret_key[0]: this is the example key of the documentation")
+    monkeypatch.setenv("CONSENT_SECRET_KEY", "a-real-key-from-consent-keygen-0123")
+    assert check(tmp_path, GOOD.replace(SECRET_LINE, ""), capsys)[0] == 0
+
+
+# -- installed users are pointed at things they have ---------------------------------------
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "consent"
+#: A path of the source tree, unless the text says it is one ("docs/x.md in the source").
+SOURCE_PATH = re.compile(r"(?<![\w./-])(?:docs|src)/[\w./-]*(?! in the source)(?=[^\w./-]|$)")
+
+
+def all_help(parser: argparse.ArgumentParser) -> Iterator[tuple[str, str]]:
+    """``(command, --help text)`` of ``parser`` and of every sub-command under it."""
+    yield parser.prog, parser.format_help()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from all_help(sub)
+
+
+def test_source_path_pattern() -> None:
+    assert SOURCE_PATH.search("see docs/auditors.md.")
+    assert SOURCE_PATH.search("consent check-config src/consent/demo/consent.toml")
+    assert not SOURCE_PATH.search("page (docs/auditors.md in the source)")
+    assert not SOURCE_PATH.search("/_consent/docs/x and mydocs/x")
+
+
+def test_help_texts_name_no_path_of_the_source_tree() -> None:
+    helps = dict(all_help(build_parser()))
+    assert {"consent", "consent audit", "consent audit verify", "consent check-config"} <= set(
+        helps
+    )
+    for command, text in helps.items():
+        flat = " ".join(text.split())  # argparse wraps lines anywhere
+        assert not SOURCE_PATH.search(flat), f"{command} --help: {SOURCE_PATH.search(flat)}"
+    assert "consent audit COMMAND --help" in " ".join(helps["consent audit"].split())
+
+
+def test_packaged_files_name_no_path_of_the_source_tree() -> None:
+    # Everything that is installed besides Python modules: templates, the demo's
+    # consent.toml, scripts, styles, locales.
+    files = [
+        p
+        for p in sorted(PACKAGE.rglob("*"))
+        if p.is_file() and p.suffix in {".toml", ".html", ".js", ".css", ".json", ".svg"}
+    ]
+    assert config_path() in files
+    for path in files:
+        flat = " ".join(path.read_text(encoding="utf-8").split())
+        found = SOURCE_PATH.search(flat)
+        assert found is None, f"{path.relative_to(PACKAGE)} names {found[0]!r}"
+
+
+def test_the_demo_config_says_how_to_check_it(capsys: pytest.CaptureFixture[str]) -> None:
+    text = config_path().read_text(encoding="utf-8")
+    assert "consent check-config PATH --no-secret" in text
+    command = re.search(r'python -c "([^"]+)"', text)
+    assert command is not None
+    done = subprocess.run(
+        [sys.executable, "-c", command[1]], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert Path(done.stdout.strip()) == config_path()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from consent.config import Category, ConsentConfig, CookieRule
+from consent.config import Category, ConsentConfig, CookieRule, is_css_colour
 from consent.errors import ConfigError
 
 from .conftest import SECRET
@@ -238,3 +238,109 @@ def test_a_bad_log_url_is_refused_without_echoing_its_password() -> None:
         )
     assert "S3cr3t-pw" not in str(caught.value)
     assert "mysql://consent:***@db.internal/consent" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "colour",
+    [
+        "#fff",
+        "#FFFA",
+        "#1d4ed8",
+        "#1d4ed880",
+        "navy",
+        "RebeccaPurple",
+        "transparent",
+        "rgb(29, 78, 216)",
+        "rgba(29,78,216,0.5)",
+        "rgb(29 78 216 / 50%)",
+        "rgb(10% 20% 30%)",
+        "hsl(220, 80%, 48%)",
+        "hsla(220deg 80% 48% / .5)",
+        "hsl(0.5turn, 10%, 10%)",
+        "var(--brand)",
+        "var(--brand, #123456)",
+    ],
+)
+def test_css_colours_are_accepted(colour: str) -> None:
+    assert is_css_colour(colour)
+    assert build(theme={"color_border": colour}).theme.color_border == colour
+
+
+@pytest.mark.parametrize(
+    "colour",
+    [
+        "blue-ish",
+        "",
+        "#12",
+        "#12345",
+        "#ggg",
+        "rgb(300, 0, 0)",
+        "rgb(0, 0)",
+        "rgb(0, 0, 0, 2)",
+        "rgba(0 0 0 /)",
+        "hsl(120, 120%, 50%)",
+        "hsl(red, 10%, 10%)",
+        "rgb(-1 0 0)",
+        "var(brand)",
+        "var(--brand, blue-ish)",
+        "url(x.png)",
+    ],
+)
+def test_what_is_not_a_css_colour_is_refused(colour: str) -> None:
+    assert not is_css_colour(colour)
+    [(loc, msg)] = problems(theme={"color_border": colour})
+    assert loc == "theme.color_border" and "is not a CSS colour" in msg
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    # A field of the wrong type used to hide every check between settings.
+    found = problems(
+        revision="two",
+        secret_key="short",
+        categories=[
+            {"key": "analytics", "required": True, "cookies": ["_ga"]},
+            {"key": "marketing", "cookies": ["_ga"], "title": 5},
+            {"key": "marketing"},
+        ],
+        theme={"color_primary": "blue-ish", "color_text": "#777777", "layout": "side"},
+        cookies=[{"name": "x", "category": "ads"}],
+    )
+    locs = [loc for loc, _ in found]
+    assert locs.count("revision") == 1
+    assert "secret_key[0]" in locs
+    assert "categories[0]" in locs  # tracking purpose made required
+    assert "categories[2].key" in locs  # duplicate key
+    assert "theme.color_primary" in locs and "theme.layout" in locs
+    assert "cookies[0].category" in locs
+    messages = [msg for _, msg in found]
+    assert any("'_ga' is claimed by categories 'analytics' and 'marketing'" in m for m in messages)
+    assert any("#777777 on theme.color_background" in m for m in messages)
+    assert len(found) == len(set(found)), found  # nothing twice
+
+
+def test_placeholder_secret_is_refused_in_a_file(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "consent.toml"
+    for placeholder in (
+        "change-me: consent keygen prints a good one",
+        "example-only-secret-change-me-0123456789",
+    ):
+        path.write_text(
+            f'secret_key = "{placeholder}"\n[[categories]]\nkey = "necessary"\nrequired = true\n',
+            encoding="utf-8",
+        )
+        with pytest.raises(ConfigError) as exc:
+            ConsentConfig.from_toml(path)
+        [(loc, msg)] = exc.value.problems
+        assert loc == "secret_key[0]" and "consent keygen" in msg
+        assert placeholder not in str(exc.value)
+        # Code samples and the framework examples build their configuration in Python.
+        assert build(secret_key=placeholder).secret_keys() == [placeholder]
+    assert ConsentConfig.from_toml(path, secret_key=SECRET).secret_keys() == [SECRET]
+
+
+def test_the_demo_may_run_with_the_placeholder_secret() -> None:
+    from consent.demo import config_path
+
+    placeholder = "example-only-secret-change-me-0123456789"
+    config = ConsentConfig.from_toml(config_path(), secret_key=placeholder, log="memory://")
+    assert config.secret_keys() == [placeholder]

@@ -267,8 +267,10 @@ def _explain(loc: str, msg: str) -> tuple[str, str]:
         return loc, msg + "; add at least one [[categories]] table"
     if loc == "secret_key" and msg.startswith("no secret key"):
         return loc, msg + "; or pass --no-secret to check the rest of the file"
-    m = re.match(rf"{re.escape(loc)}\.(\w+) = ", msg) if loc else None
-    if m:  # "theme.color_text = 'red;' may not contain ..." names the key itself
+    m = re.match(rf"{re.escape(loc)}\.(\w+) ", msg) if loc else None
+    # "theme.color_text = 'red;' may not contain ..." and "theme.color_text #777 on
+    # theme.color_background ..." name the key itself.
+    if m:
         return f"{loc}.{m.group(1)}", msg
     return loc, msg
 
@@ -338,12 +340,14 @@ def _check_config(args: argparse.Namespace) -> int:
         data["secret_key"] = "x" * 32
     lines = _TomlLines(text)
     try:
-        config = ConsentConfig.from_mapping(data, source=name)
+        config = ConsentConfig.from_mapping(data, source=name, allow_placeholder_secret=False)
     except ConfigError as exc:
         found: list[tuple[int, str]] = []
         for loc, msg in exc.problems:
             loc, msg = _explain(loc, msg)
-            line = lines.find(loc) if loc else lines.find_quoted(msg)
+            # A setting that is not in the file (cookie_name: 'consent' listed in a
+            # category) is pointed at by the name its message quotes.
+            line = (lines.find(loc) if loc else None) or lines.find_quoted(msg)
             where = f"{name}:{line or 1}"
             found.append((line or 1, f"{where}: {loc}: {msg}" if loc else f"{where}: {msg}"))
         # In file order, as a compiler lists errors.

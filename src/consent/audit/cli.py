@@ -34,7 +34,12 @@ def add_parser(subparsers: Any) -> None:
     audit = subparsers.add_parser(
         "audit",
         help="verify, export and inspect the consent log",
-        description="Verify, export and inspect the consent log (see docs/auditors.md).",
+        description=(
+            "Verify, export and inspect the consent log. What each record holds and how "
+            "the hash chain proves it is untouched: the documentation's 'The consent log: "
+            "a guide for auditors' page (docs/auditors.md in the source). "
+            "Each command's options: consent audit COMMAND --help."
+        ),
     )
     sub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
 
