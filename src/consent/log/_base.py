@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 from urllib.parse import unquote, unquote_plus
 
 from ..errors import ConsentError
@@ -166,6 +166,32 @@ class StoreBase:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+class QueuedStore(StoreBase):
+    """A store whose writes go through one queue (``_submit``) to a writer that seals
+    and commits them in batches (group commit): SQLite and PostgreSQL. A decision's
+    entries are one item of that queue, so they commit together or not at all."""
+
+    async def _submit(self, kind: str, args: Any) -> Any:
+        raise NotImplementedError
+
+    async def append(self, entry: LogEntry) -> ConsentRecord:
+        if not isinstance(entry, LogEntry):
+            raise TypeError("append() takes a LogEntry")
+        records: list[ConsentRecord] = await self._submit("append", (entry,))
+        return records[0]
+
+    async def append_many(self, entries: Sequence[LogEntry]) -> list[ConsentRecord]:
+        found = check_entries(entries)
+        if not found:
+            return []
+        records: list[ConsentRecord] = await self._submit("append", found)
+        return records
+
+    async def put_texts(self, texts_hash: str, texts_json: str) -> None:
+        check_texts(texts_hash, texts_json)
+        await self._submit("texts", (texts_hash, texts_json))
 
 
 _PRINTABLE = re.compile(r"[^\x21-\x7e]")

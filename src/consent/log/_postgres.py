@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,9 +24,7 @@ from ._base import (
     Checkpoint,
     LogURLError,
     PurgeResult,
-    StoreBase,
-    check_entries,
-    check_texts,
+    QueuedStore,
     default_writer,
     redact_url,
     url_secrets,
@@ -36,7 +34,6 @@ from ._model import (
     GENESIS,
     ChainVerifier,
     ConsentRecord,
-    LogEntry,
     Row,
     VerifyResult,
     format_time,
@@ -105,7 +102,7 @@ FOR EACH ROW EXECUTE FUNCTION "{s}".consent_log_append_only();
 """
 
 
-class PostgresStore(StoreBase):
+class PostgresStore(QueuedStore):
     """``postgresql://user@host/db`` (or ``postgres://``), PostgreSQL ≥ 14.
 
     Extra URL parameters, removed before connecting: ``schema`` (default
@@ -334,23 +331,6 @@ class PostgresStore(StoreBase):
         return await fut
 
     # --- writing ------------------------------------------------------------------------
-
-    async def append(self, entry: LogEntry) -> ConsentRecord:
-        if not isinstance(entry, LogEntry):
-            raise TypeError("append() takes a LogEntry")
-        records: list[ConsentRecord] = await self._submit("append", (entry,))
-        return records[0]
-
-    async def append_many(self, entries: Sequence[LogEntry]) -> list[ConsentRecord]:
-        found = check_entries(entries)
-        if not found:
-            return []
-        records: list[ConsentRecord] = await self._submit("append", found)
-        return records
-
-    async def put_texts(self, texts_hash: str, texts_json: str) -> None:
-        check_texts(texts_hash, texts_json)
-        await self._submit("texts", (texts_hash, texts_json))
 
     async def purge(self, before: datetime) -> PurgeResult:
         result: PurgeResult = await self._submit("purge", format_time(before))

@@ -17,7 +17,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,9 +27,7 @@ from ..errors import LogUnavailable
 from ._base import (
     Checkpoint,
     PurgeResult,
-    StoreBase,
-    check_entries,
-    check_texts,
+    QueuedStore,
     default_writer,
 )
 from ._model import (
@@ -37,7 +35,6 @@ from ._model import (
     GENESIS,
     ChainVerifier,
     ConsentRecord,
-    LogEntry,
     Row,
     VerifyResult,
     format_time,
@@ -121,7 +118,7 @@ class _Op:
 _STOP = object()
 
 
-class SQLiteStore(StoreBase):
+class SQLiteStore(QueuedStore):
     """``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``.
 
     ``timeout`` is how long a write waits for another process's lock before the
@@ -368,23 +365,6 @@ class SQLiteStore(StoreBase):
         return await op.future
 
     # --- writing ------------------------------------------------------------------------
-
-    async def append(self, entry: LogEntry) -> ConsentRecord:
-        if not isinstance(entry, LogEntry):
-            raise TypeError("append() takes a LogEntry")
-        records: list[ConsentRecord] = await self._submit("append", (entry,))
-        return records[0]
-
-    async def append_many(self, entries: Sequence[LogEntry]) -> list[ConsentRecord]:
-        found = check_entries(entries)
-        if not found:
-            return []
-        records: list[ConsentRecord] = await self._submit("append", found)
-        return records
-
-    async def put_texts(self, texts_hash: str, texts_json: str) -> None:
-        check_texts(texts_hash, texts_json)
-        await self._submit("texts", (texts_hash, texts_json))
 
     async def purge(self, before: datetime) -> PurgeResult:
         result: PurgeResult = await self._submit("purge", format_time(before))
