@@ -22,6 +22,7 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import consent._shell
 import consent.asgi
 import consent.core.flow
 import consent.wsgi
@@ -71,7 +72,7 @@ def pure_kernels() -> Iterator[None]:
             ("consent.core.flow.inject_page", inject.inject_page),
             ("consent.core.response.header_kinds", _kernels_py.header_kinds),
             ("consent.asgi.read_request", _kernels_py.read_request),
-            ("consent.wsgi.sec_gpc", _kernels_py.sec_gpc),
+            ("consent._shell.sec_gpc", _kernels_py.sec_gpc),
         ]:
             stack.enter_context(mock.patch(target, value))
         yield
@@ -228,7 +229,7 @@ def test_the_fuzz_patches_every_kernel_the_shells_hold() -> None:
     would silently use the compiled one: every kernel name they hold is patched."""
     held = {
         name
-        for module in (consent.asgi, consent.wsgi, consent.core.flow, consent.core.response)
+        for module in (consent.asgi, consent._shell, consent.core.flow, consent.core.response)
         for name in ("header_kinds", "read_request", "sec_gpc", "inject_page")
         if hasattr(module, name)
     }

@@ -6,19 +6,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from typing import Any
 
 from .banner import Banner
 from .config import ConsentConfig
 from .core.endpoint import Decision, Endpoint, EndpointResponse, error
 from .core.flow import Pipeline
+from .core.kernels import sec_gpc
 from .core.page import PageSnippets
-from .core.response import BlockedCookies, CookiePolicy
+from .core.response import BlockedCookies, CookiePolicy, RequestConsent
 from .errors import ConsentError, LogUnavailable
 from .log import LogEntry, LogStore, LogURLError, open_store, redact_secrets
 
 logger = logging.getLogger("consent")
 
-__all__ = ["LogKeeper", "Shell", "log_unavailable"]
+__all__ = ["LogKeeper", "Shell", "environ_headers", "log_unavailable"]
 
 
 class Shell:
@@ -49,6 +51,21 @@ class Shell:
         self.log = LogKeeper(config, store)
         self._prefix = config.prefix
         self._gpc = config.gpc
+
+    def read_environ(self, environ: dict[str, Any]) -> RequestConsent:
+        """The visitor's consent from a PEP 3333 environ (WSGI, Django's ``META``),
+        also stored there as ``environ["consent"]``."""
+        cookie = environ.get("HTTP_COOKIE")
+        # A server joins repeated headers with commas: sec_gpc reads each value.
+        gpc_header = environ.get("HTTP_SEC_GPC")
+        gpc = (
+            self._gpc
+            and gpc_header is not None
+            and sec_gpc(gpc_header.encode("latin-1", "replace"))
+        )
+        rc = self.policy.read_header(cookie.encode("latin-1", "replace") if cookie else b"", gpc)
+        environ["consent"] = rc.state
+        return rc
 
 
 class LogKeeper:
@@ -160,3 +177,19 @@ def log_unavailable(exc: Exception) -> EndpointResponse:
             exc_info=exc,
         )
     return error(503, "log_unavailable", _UNAVAILABLE, [(b"retry-after", b"5")])
+
+
+def environ_headers(environ: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """A PEP 3333 environ's request headers as the core reads them: lowercase bytes
+    names, Latin-1 values (the WSGI twin's and Django's consent requests)."""
+    headers: list[tuple[bytes, bytes]] = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").lower()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name = key.replace("_", "-").lower()
+        else:
+            continue
+        if value:
+            headers.append((name.encode("latin-1"), str(value).encode("latin-1", "replace")))
+    return headers

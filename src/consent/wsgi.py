@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any
 from wsgiref.types import StartResponse, WSGIApplication
 
-from ._shell import Shell
+from ._shell import Shell, environ_headers
 from .config import ConsentConfig
 from .core.endpoint import (
     MAX_BODY,
@@ -26,7 +26,6 @@ from .core.endpoint import (
     too_large,
 )
 from .core.flow import HELD, PASS, ResponseFlow
-from .core.kernels import sec_gpc
 from .errors import ConsentError
 from .log import LogStore, LoopThread
 
@@ -47,20 +46,6 @@ def get_consent(environ: dict[str, Any]) -> Any:
         raise ConsentError(
             "no consent state in this request: is ConsentWSGIMiddleware installed around the app?"
         ) from None
-
-
-def _environ_headers(environ: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-    headers: list[tuple[bytes, bytes]] = []
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            name = key[5:].replace("_", "-").lower()
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            name = key.replace("_", "-").lower()
-        else:
-            continue
-        if value:
-            headers.append((name.encode("latin-1"), str(value).encode("latin-1", "replace")))
-    return headers
 
 
 class ConsentWSGIMiddleware(Shell):
@@ -87,12 +72,7 @@ class ConsentWSGIMiddleware(Shell):
         self._loop.stop()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        cookie = environ.get("HTTP_COOKIE")
-        # A server joins repeated headers with commas: sec_gpc reads each value.
-        gpc_header = environ.get("HTTP_SEC_GPC")
-        gpc = self._gpc and gpc_header is not None and sec_gpc(gpc_header.encode("latin-1"))
-        rc = self.policy.read_header(cookie.encode("latin-1", "replace") if cookie else b"", gpc)
-        environ["consent"] = rc.state
+        rc = self.read_environ(environ)
         path: str = environ.get("PATH_INFO", "") or ""
         sub = endpoint_subpath(path, self._prefix, self._gpc)
         if sub is not None:
@@ -119,7 +99,7 @@ class ConsentWSGIMiddleware(Shell):
         req = EndpointRequest(
             method=method,
             subpath=sub,
-            headers=_environ_headers(environ),
+            headers=environ_headers(environ),
             scheme=environ.get("wsgi.url_scheme", "http"),
             root_path=environ.get("SCRIPT_NAME", ""),
             client_ip=environ.get("REMOTE_ADDR"),

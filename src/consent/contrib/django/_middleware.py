@@ -15,7 +15,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
-from ..._shell import Shell
+from ..._shell import Shell, environ_headers
 from ...core.endpoint import (
     MAX_BODY,
     Decision,
@@ -26,9 +26,8 @@ from ...core.endpoint import (
     too_large,
 )
 from ...core.flow import ResponseFlow
-from ...core.kernels import sec_gpc
 from ...log import LogStore, LoopThread
-from ...wsgi import LOG_TIMEOUT, _environ_headers
+from ...wsgi import LOG_TIMEOUT
 
 __all__ = ["ConsentMiddleware"]
 
@@ -98,11 +97,7 @@ class ConsentMiddleware:
     def _begin(self, request: Any) -> tuple[ResponseFlow, str | None]:
         """The request's consent state into ``request.META``; its flow, or its endpoint sub-path."""
         shell, meta = self.shell, request.META
-        cookie = meta.get("HTTP_COOKIE")
-        gpc_header = meta.get("HTTP_SEC_GPC")
-        gpc = shell._gpc and gpc_header is not None and sec_gpc(gpc_header.encode("latin-1"))
-        rc = shell.policy.read_header(cookie.encode("latin-1", "replace") if cookie else b"", gpc)
-        meta["consent"] = rc.state
+        rc = shell.read_environ(meta)
         path: str = request.path_info
         flow = ResponseFlow(
             shell.pipeline,
@@ -122,7 +117,7 @@ class ConsentMiddleware:
         req = EndpointRequest(
             method=method,
             subpath=sub,
-            headers=_environ_headers(meta),
+            headers=environ_headers(meta),
             scheme=request.scheme,
             root_path=meta.get("SCRIPT_NAME", "") or "",
             client_ip=meta.get("REMOTE_ADDR"),
